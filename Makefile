@@ -1,0 +1,53 @@
+# Every target sets up what it needs. See README.md.
+SHELL := /bin/bash
+PY := .venv/bin/python
+STACK ?= dev
+FORMAT ?= text
+PORT ?= 8000
+
+.PHONY: setup run test test-app test-infra test-policies lint plan policy-check bench e2e e2e-down engine clean
+
+.venv/.stamp: pyproject.toml
+	python3 -m venv .venv
+	.venv/bin/pip install -q --upgrade pip
+	.venv/bin/pip install -q -e '.[dev]'
+	touch $@
+
+setup: .venv/.stamp
+
+run: setup
+	mkdir -p var
+	PAP_ENVIRONMENT=development $(PY) -m app.cli serve --host 127.0.0.1 --port $(PORT)
+
+test: setup
+	tools/ensure-packages.sh
+	$(PY) -m pytest tests/app tests/infra tests/policies $(PYTEST_ARGS)
+
+lint: setup
+	.venv/bin/ruff check app infra policies tests
+	.venv/bin/ruff format --check app infra policies tests
+	.venv/bin/mypy
+
+plan: setup
+	@mkdir -p var
+	$(PY) -m infra.plan --stack $(STACK) --format $(FORMAT)
+
+policy-check: setup
+	$(PY) -m policies.check --input $(INPUT) --stack $(STACK)
+
+engine: setup
+	tools/ensure-packages.sh --docker
+	tools/docker-engine.sh
+
+bench: setup
+	tools/ensure-packages.sh --bench
+	$(PY) -m tests.bench.run
+
+e2e: engine
+	$(PY) -m pytest tests/e2e $(if $(KEEP),--keep,) $(PYTEST_ARGS)
+
+e2e-down: setup
+	$(PY) -m tests.e2e.teardown
+
+clean:
+	rm -rf var build app/.wheelhouse .pytest_cache .mypy_cache .ruff_cache
