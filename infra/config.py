@@ -1,0 +1,236 @@
+"""The stack configuration: one typed model that validates all of it before any resource is declared."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from ipaddress import IPv4Address, IPv6Address
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+PROJECT = "presentation-analytics"
+HOSTNAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+IMAGE_ID_PATTERN = r"^sha256:[0-9a-f]{64}$"
+
+
+class ConfigError(ValueError):
+    """The stack configuration is invalid; the message names the stack, the key and what is allowed."""
+
+
+class _Model(BaseModel):
+    # camelCase keys in Pulumi.<stack>.yaml, snake_case attributes in Python; unknown keys are typos.
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, strict=False
+    )
+
+
+class Limits(_Model):
+    """A container's share of the engine (CIS 5.11 / 5.12)."""
+
+    memory_mb: int = Field(ge=32, le=65536)
+    cpus: float = Field(gt=0, le=64)
+
+
+class BackendConfig(_Model):
+    replicas: int = Field(default=1, ge=1, le=10)
+    workers: int = Field(default=1, ge=1, le=16)
+    environment: Literal["development", "production"] = "development"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    docs_enabled: bool = True
+    cors_origins: tuple[str, ...] = ()
+    db_pool_size: int = Field(default=10, ge=1, le=100)
+    bootstrap_admin_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    limits: Limits = Limits(memory_mb=512, cpus=1.0)
+
+
+class DatabaseConfig(_Model):
+    name: str = Field(default="pap", pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    user: str = Field(default="pap", pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    limits: Limits = Limits(memory_mb=512, cpus=1.0)
+
+
+class CacheConfig(_Model):
+    persistence: Literal["none", "rdb", "aof"] = "none"
+    limits: Limits = Limits(memory_mb=128, cpus=0.5)
+
+    @property
+    def maxmemory_mb(self) -> int:
+        """Redis' own ceiling, below the container limit: eviction happens before the OOM killer."""
+        return max(16, self.limits.memory_mb * 3 // 4)
+
+
+class ProxyConfig(_Model):
+    bind_address: IPv4Address = IPv4Address("127.0.0.1")
+    https_port: int = Field(default=8443, ge=1, le=65535)
+    http_port: int = Field(default=8080, ge=1, le=65535)
+    server_names: tuple[Annotated[str, Field(pattern=HOSTNAME_PATTERN, max_length=253)], ...] = Field(
+        default=("localhost",), min_length=1
+    )
+    client_max_body_size_mb: int = Field(default=10, ge=1, le=1024)
+    limits: Limits = Limits(memory_mb=128, cpus=0.5)
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> ProxyConfig:
+        if self.https_port == self.http_port:
+            raise ValueError(f"httpsPort and httpPort must differ (both are {self.https_port})")
+        return self
+
+
+class ProvidedCertificate(_Model):
+    """A certificate issued elsewhere (prod); must be set with `pulumi config set --secret`."""
+
+    certificate_pem: str = Field(pattern=r"-----BEGIN CERTIFICATE-----")
+    private_key_pem: str = Field(pattern=r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+    ca_certificate_pem: str | None = Field(default=None, pattern=r"-----BEGIN CERTIFICATE-----")
+
+
+class TlsConfig(_Model):
+    profile: Literal["intermediate", "modern"] = "intermediate"
+    algorithm: Literal["ECDSA-P256", "ECDSA-P384", "RSA-2048", "RSA-3072", "RSA-4096"] = "ECDSA-P256"
+    validity_days: int = Field(default=90, ge=1, le=366)
+    early_renewal_days: int = Field(default=30, ge=1, le=365)
+    ca_validity_days: int = Field(default=365, ge=1, le=3650)
+    ip_addresses: tuple[IPv4Address | IPv6Address, ...] = (IPv4Address("127.0.0.1"),)
+    provided_certificate: ProvidedCertificate | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> TlsConfig:
+        if self.early_renewal_days >= self.validity_days:
+            raise ValueError(
+                f"earlyRenewalDays ({self.early_renewal_days}) must be less than "
+                f"validityDays ({self.validity_days})"
+            )
+        if self.ca_validity_days < self.validity_days:
+            raise ValueError(
+                f"caValidityDays ({self.ca_validity_days}) must be at least "
+                f"validityDays ({self.validity_days})"
+            )
+        if self.profile == "modern" and (not self.algorithm.startswith("ECDSA") or self.validity_days > 90):
+            raise ValueError(
+                "profile 'modern' needs an ECDSA algorithm (ECDSA-P256 or ECDSA-P384) and validityDays <= 90"
+            )
+        return self
+
+
+class BackupConfig(_Model):
+    interval_hours: int = Field(default=24, ge=1, le=168)
+    keep_count: int = Field(default=7, ge=1, le=1000)
+    keep_days: int = Field(default=14, ge=1, le=3650)
+    drill_interval_hours: int = Field(default=0, ge=0, le=720)  # 0: the restore drill runs on demand only
+    limits: Limits = Limits(memory_mb=256, cpus=0.5)
+
+
+class PromotionConfig(_Model):
+    """Where the service image comes from when this stack does not build it."""
+
+    dev_stack: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
+    pinned_image: str | None = Field(default=None, pattern=IMAGE_ID_PATTERN)
+
+
+class StackConfig(_Model):
+    base_image: str = Field(default="debian:bookworm-slim", pattern=r"^[a-z0-9][a-z0-9._/:@-]*$")
+    backend: BackendConfig = BackendConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    cache: CacheConfig = CacheConfig()
+    proxy: ProxyConfig = ProxyConfig()
+    tls: TlsConfig = TlsConfig()
+    backup: BackupConfig = BackupConfig()
+    promotion: PromotionConfig = PromotionConfig()
+
+    @property
+    def builds_service_image(self) -> bool:
+        """A promoted stack deploys an image another stack built; it never builds its own."""
+        return self.promotion.dev_stack is None and self.promotion.pinned_image is None
+
+
+def _decode(value: Any) -> Any:
+    # The CLI hands objects and lists over as JSON text and scalars as strings; pydantic's lax mode
+    # turns "3" into 3 and "true" into True.
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _allowed_keys(model: type[BaseModel], location: tuple[str | int, ...]) -> list[str]:
+    """The keys a mapping at `location` (camelCase path) accepts, to suggest the fix for a typo."""
+    current: type[BaseModel] | None = model
+    for part in location:
+        if current is None or isinstance(part, int):
+            return []
+        field = next(
+            (f for name, f in current.model_fields.items() if part in (name, f.alias)),
+            None,
+        )
+        annotation = field.annotation if field else None
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        current = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+    if current is None:
+        return []
+    return sorted(f.alias or name for name, f in current.model_fields.items())
+
+
+def _describe(error: Any, stack: str) -> str:
+    location = tuple(error["loc"])
+    key = ".".join(str(part) for part in location) or "(root)"
+    prefix = f"stack '{stack}': {PROJECT}:{key}"
+    if error["type"] == "extra_forbidden":
+        allowed = ", ".join(_allowed_keys(StackConfig, location[:-1]))
+        return f"{prefix}: unknown key; allowed keys here: {allowed}"
+    got = error.get("input")
+    got_text = "" if isinstance(got, dict) else f" (got {got!r})"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{prefix}: {message}{got_text}"
+
+
+def validate_stack_config(stack: str, raw: Mapping[str, Any], secret_keys: frozenset[str]) -> StackConfig:
+    """Validates the project-namespace config of `stack` (keys without the namespace); raises ConfigError."""
+    decoded = {key: _decode(value) for key, value in raw.items()}
+    try:
+        config = StackConfig.model_validate(decoded)
+    except ValidationError as error:
+        errors = error.errors()
+        locations = [tuple(e["loc"]) for e in errors]
+        # A container's error that only echoes a failure inside it (e.g. "0 items after validation") is noise.
+        specific = [
+            e
+            for e in errors
+            if not any(
+                len(other) > len(e["loc"]) and other[: len(e["loc"])] == tuple(e["loc"])
+                for other in locations
+            )
+        ]
+        details = "\n".join(_describe(e, stack) for e in specific)
+        raise ConfigError(f"invalid configuration for stack '{stack}':\n{details}") from None
+    if config.tls.provided_certificate is not None and "tls" not in secret_keys:
+        raise ConfigError(
+            f"invalid configuration for stack '{stack}':\n"
+            f"stack '{stack}': {PROJECT}:tls.providedCertificate: "
+            "holds a private key, so it must be set as a secret "
+            f"(pulumi config set --secret --path 'tls.providedCertificate.privateKeyPem' ...)"
+        )
+    return config
+
+
+def project_config(all_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys of the project's namespace, without the `presentation-analytics:` prefix."""
+    prefix = f"{PROJECT}:"
+    return {key[len(prefix) :]: value for key, value in all_config.items() if key.startswith(prefix)}
+
+
+def load_stack_config(stack: str) -> StackConfig:
+    """Reads the running program's config (the CLI passes it in PULUMI_CONFIG; mocks set it directly)."""
+    from pulumi.runtime import config as runtime_config
+
+    everything = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    env_secret_keys = set(runtime_config.get_config_secret_keys_env())
+    secret_keys = frozenset(
+        key[len(PROJECT) + 1 :]
+        for key in everything
+        if key in env_secret_keys or runtime_config.is_config_secret(key)
+    )
+    return validate_stack_config(stack, project_config(everything), secret_keys)

@@ -1,0 +1,250 @@
+"""The proxy's nginx.conf: a pure function of the stack config, built with crossplane (no templating)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import crossplane
+
+from infra.config import ProxyConfig
+
+TlsProfile = Literal["intermediate", "modern"]
+
+# Ports inside the proxy container: unprivileged, so nginx needs no capability (ARCHITECTURE.md, "Images").
+HTTPS_PORT = 8443
+HTTP_PORT = 8080
+HEALTH_PORT = 8081
+HEALTH_PATH = "/healthz"
+
+LOGIN_PATH = "/api/v1/auth/login"
+API_PREFIX = "/api/v1/"
+API_RATE = "10r/s"
+API_BURST = 20
+LOGIN_RATE = "5r/m"
+LOGIN_BURST = 5
+
+# OWASP Secure Headers Project (REFERENCE.md section 2). Emitted with `always` in every block that emits
+# headers, because a block with its own add_header inherits none and 4xx/5xx responses skip non-`always` ones.
+SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Strict-Transport-Security", "max-age=63072000; includeSubDomains"),
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; form-action 'self'; base-uri 'self'; object-src 'none'; "
+        "frame-ancestors 'none'; upgrade-insecure-requests",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+    (
+        "Permissions-Policy",
+        "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
+    ),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+    ("X-Permitted-Cross-Domain-Policies", "none"),
+    ("X-XSS-Protection", "0"),
+)
+API_HEADERS: tuple[tuple[str, str], ...] = (("Cache-Control", "no-store"),)
+
+# Mozilla server-side TLS 6.0 for nginx 1.22 / OpenSSL 3.0 (REFERENCE.md section 3).
+INTERMEDIATE_CIPHERS = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+)
+ECDH_CURVES = "X25519:prime256v1:secp384r1"
+
+# JSON bodies for the errors nginx answers itself, so clients of the API always get JSON.
+NGINX_ERRORS: dict[int, str] = {
+    429: "too many requests",
+    502: "bad gateway",
+    503: "service unavailable",
+    504: "gateway timeout",
+}
+
+
+@dataclass(frozen=True)
+class NginxFiles:
+    """Where the config expects its files; the container layout by default, overridable for `nginx -t`."""
+
+    certificate: str = "/run/pap/tls/server.crt"
+    private_key: str = "/run/pap/secrets/server.key"
+    mime_types: str = "/etc/nginx/mime.types"
+    runtime_dir: str = "/tmp"  # noqa: S108 - pid file and temp paths: a tmpfs in the read-only container
+
+
+def _d(directive: str, *args: str | int, block: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    node: dict[str, Any] = {"directive": directive, "args": [str(arg) for arg in args]}
+    if block is not None:
+        node["block"] = block
+    return node
+
+
+def _headers(extra: Sequence[tuple[str, str]] = ()) -> list[dict[str, Any]]:
+    return [_d("add_header", name, value, "always") for name, value in (*SECURITY_HEADERS, *extra)]
+
+
+def _tls_directives(profile: TlsProfile, files: NginxFiles) -> list[dict[str, Any]]:
+    protocols = ["TLSv1.3"] if profile == "modern" else ["TLSv1.2", "TLSv1.3"]
+    ciphers = [] if profile == "modern" else [_d("ssl_ciphers", INTERMEDIATE_CIPHERS)]
+    return [
+        _d("ssl_certificate", files.certificate),
+        _d("ssl_certificate_key", files.private_key),
+        _d("ssl_protocols", *protocols),
+        *ciphers,
+        _d("ssl_ecdh_curve", ECDH_CURVES),
+        _d("ssl_prefer_server_ciphers", "off"),
+        _d("ssl_session_timeout", "1d"),
+        _d("ssl_session_cache", "shared:MozSSL:10m"),
+        _d("ssl_session_tickets", "off"),
+    ]
+
+
+def _proxied_location(
+    modifier: str | None, path: str, limit: tuple[str, int] | None, extra_headers: Sequence[tuple[str, str]]
+) -> dict[str, Any]:
+    body: list[dict[str, Any]] = []
+    if limit is not None:
+        zone, burst = limit
+        body.append(_d("limit_req", f"zone={zone}", f"burst={burst}", "nodelay"))
+    body += [_d("proxy_pass", "http://backend"), *_headers(extra_headers)]
+    args = (modifier, path) if modifier else (path,)
+    return _d("location", *args, block=body)
+
+
+def _error_locations() -> list[dict[str, Any]]:
+    pages = [_d("error_page", status, f"@error{status}") for status in NGINX_ERRORS]
+    named = [
+        _d(
+            "location",
+            f"@error{status}",
+            block=[
+                _d("default_type", "application/json"),
+                *_headers(API_HEADERS),
+                _d("return", status, f'{{"detail":"{text}"}}'),
+            ],
+        )
+        for status, text in NGINX_ERRORS.items()
+    ]
+    return [*pages, *named]
+
+
+def _redirect_target(https_port: int) -> str:
+    # The published https port, so the redirect lands where the proxy listens (not 443 in dev).
+    port = "" if https_port == 443 else f":{https_port}"
+    return f"https://$host{port}$request_uri"
+
+
+def render_nginx_config(
+    proxy: ProxyConfig,
+    profile: TlsProfile,
+    upstream_hosts: Sequence[str],
+    backend_port: int,
+    files: NginxFiles | None = None,
+) -> str:
+    """nginx.conf for the proxy: TLS edge, security headers, rate limits, upstream over every replica."""
+    if not upstream_hosts:
+        raise ValueError("the proxy needs at least one backend replica")
+    files = files or NginxFiles()
+    run = files.runtime_dir
+    upstream = _d(
+        "upstream",
+        "backend",
+        block=[
+            *(
+                _d("server", f"{host}:{backend_port}", "max_fails=3", "fail_timeout=10s")
+                for host in upstream_hosts
+            ),
+            _d("keepalive", 32),
+        ],
+    )
+    request_id_map = _d(
+        "map",
+        "$http_x_request_id",
+        "$pap_request_id",
+        block=[_d("default", "$http_x_request_id"), _d("", "$request_id")],
+    )
+    tls_server = _d(
+        "server",
+        block=[
+            _d("listen", HTTPS_PORT, "ssl", "http2", "default_server"),
+            _d("server_name", *proxy.server_names),
+            *_tls_directives(profile, files),
+            *_headers(),
+            _d("proxy_http_version", "1.1"),
+            _d("proxy_set_header", "Connection", ""),
+            _d("proxy_set_header", "Host", "$host"),
+            _d("proxy_set_header", "X-Request-ID", "$pap_request_id"),
+            _d("proxy_set_header", "X-Real-IP", "$remote_addr"),
+            _d("proxy_set_header", "X-Forwarded-For", "$proxy_add_x_forwarded_for"),
+            _d("proxy_set_header", "X-Forwarded-Proto", "$scheme"),
+            _d("proxy_set_header", "X-Forwarded-Host", "$host"),
+            _d("proxy_next_upstream", "error", "timeout", "http_502", "http_503", "http_504"),
+            _d("proxy_next_upstream_tries", 3),
+            _d("proxy_connect_timeout", "5s"),
+            _d("proxy_read_timeout", "60s"),
+            _d("proxy_intercept_errors", "off"),
+            *_error_locations(),
+            _d("location", "=", "/metrics", block=[*_headers(), _d("return", 404)]),
+            _proxied_location("=", LOGIN_PATH, ("login", LOGIN_BURST), API_HEADERS),
+            _proxied_location(None, API_PREFIX, ("api", API_BURST), API_HEADERS),
+            _proxied_location(None, "/", None, ()),
+        ],
+    )
+    redirect_server = _d(
+        "server",
+        block=[
+            _d("listen", HTTP_PORT, "default_server"),
+            _d("server_name", *proxy.server_names),
+            _d("return", 308, _redirect_target(proxy.https_port)),
+        ],
+    )
+    health_server = _d(
+        "server",
+        block=[
+            _d("listen", f"127.0.0.1:{HEALTH_PORT}"),
+            _d("access_log", "off"),
+            _d("location", "=", HEALTH_PATH, block=[_d("return", 200)]),
+            _d("location", "/", block=[_d("return", 404)]),
+        ],
+    )
+    http = _d(
+        "http",
+        block=[
+            _d("include", files.mime_types),
+            _d("default_type", "application/octet-stream"),
+            _d("server_tokens", "off"),
+            _d("sendfile", "on"),
+            _d("tcp_nopush", "on"),
+            _d("keepalive_timeout", 65),
+            _d("access_log", "/dev/stdout"),
+            _d("client_max_body_size", f"{proxy.client_max_body_size_mb}m"),
+            _d("client_body_temp_path", f"{run}/client_body"),
+            _d("proxy_temp_path", f"{run}/proxy"),
+            _d("fastcgi_temp_path", f"{run}/fastcgi"),
+            _d("uwsgi_temp_path", f"{run}/uwsgi"),
+            _d("scgi_temp_path", f"{run}/scgi"),
+            _d("gzip", "on"),
+            _d("gzip_proxied", "any"),
+            _d("gzip_min_length", 1024),
+            _d("gzip_vary", "on"),
+            _d("gzip_types", "application/json", "application/javascript", "text/css", "text/plain"),
+            _d("limit_req_zone", "$binary_remote_addr", "zone=api:10m", f"rate={API_RATE}"),
+            _d("limit_req_zone", "$binary_remote_addr", "zone=login:10m", f"rate={LOGIN_RATE}"),
+            _d("limit_req_status", 429),
+            request_id_map,
+            upstream,
+            tls_server,
+            redirect_server,
+            health_server,
+        ],
+    )
+    payload = [
+        _d("worker_processes", "auto"),
+        _d("pid", f"{run}/nginx.pid"),
+        _d("error_log", "stderr", "warn"),
+        _d("events", block=[_d("worker_connections", 1024)]),
+        http,
+    ]
+    return crossplane.build(payload) + "\n"

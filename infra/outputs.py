@@ -1,0 +1,30 @@
+"""Stack output names: the contract with the tests, the offline plan and the promoted (prod) stack."""
+
+URL = "url"
+CA_CERTIFICATE = "caCertificate"
+SERVICE_IMAGE = "serviceImage"  # the immutable image ID prod promotes from dev
+DATABASE_IMAGE = "databaseImage"
+CACHE_IMAGE = "cacheImage"
+PROXY_IMAGE = "proxyImage"
+BACKUP_IMAGE = "backupImage"
+EDGE_NETWORK = "edgeNetwork"
+APP_NETWORK = "appNetwork"
+DATA_NETWORK = "dataNetwork"
+BACKUP_VOLUME = "backupVolume"
+BACKUP_CONTAINER = "backupContainer"
+ADMIN_PASSWORD = "adminPassword"  # noqa: S105 - an output name; secret; only when backend.bootstrapAdminEmail is set
+
+ALL = (
+    URL,
+    CA_CERTIFICATE,
+    SERVICE_IMAGE,
+    DATABASE_IMAGE,
+    CACHE_IMAGE,
+    PROXY_IMAGE,
+    BACKUP_IMAGE,
+    EDGE_NETWORK,
+    APP_NETWORK,
+    DATA_NETWORK,
+    BACKUP_VOLUME,
+    BACKUP_CONTAINER,
+)
