@@ -28,12 +28,15 @@ lint: setup
 	.venv/bin/ruff format --check app infra policies tests
 	.venv/bin/mypy
 
+# The program under the mock runtime records every resource, then the policy pack's real analyzer judges them.
 plan: setup
 	@mkdir -p var
-	$(PY) -m infra.plan --stack $(STACK) --format $(FORMAT)
+	@$(PY) -m infra.plan --stack $(STACK) --format $(FORMAT) --output var/plan-$(STACK).json
+	@$(PY) -m policies.check --input var/plan-$(STACK).json --stack $(STACK) --format $(FORMAT)
 
 policy-check: setup
-	$(PY) -m policies.check --input $(INPUT) --stack $(STACK)
+	@test -n "$(INPUT)" || { echo "usage: make policy-check INPUT=plan.json [STACK=dev|prod]" >&2; exit 2; }
+	@$(PY) -m policies.check --input $(INPUT) --stack $(STACK) --format $(FORMAT)
 
 engine: setup
 	tools/ensure-packages.sh --docker

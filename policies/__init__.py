@@ -1,0 +1,1 @@
+"""The CrossGuard policy pack of the Presentation Analytics Platform (rules in `policies/rules`)."""

@@ -1,0 +1,173 @@
+"""Reading resource properties the way every rule needs them: plain data, unknowns explicit, labels and roles.
+
+The analyzer hands rules its inputs wrapped in pulumi-policy's unknown-checking proxies, which raise
+`UnknownValueError` on the first access to a value that is unknown during a preview. Raised from a stack rule
+that would abort the whole rule for every resource, so rules work on `plain()` data instead, where an unknown
+value is the `UNKNOWN` marker and each rule decides locally what an unknown means (usually: skip that value;
+`pulumi up` runs the rules again with the values known).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from pulumi_policy import PolicyResource, ResourceValidationArgs
+from pulumi_policy.proxy import (
+    UNKNOWN_ARCHIVE_VALUE,
+    UNKNOWN_ARRAY_VALUE,
+    UNKNOWN_ASSET_VALUE,
+    UNKNOWN_BOOLEAN_VALUE,
+    UNKNOWN_NUMBER_VALUE,
+    UNKNOWN_OBJECT_VALUE,
+    UNKNOWN_STRING_VALUE,
+)
+
+CONTAINER: Final = "docker:index/container:Container"
+IMAGE: Final = "docker:index/image:Image"
+REMOTE_IMAGE: Final = "docker:index/remoteImage:RemoteImage"
+NETWORK: Final = "docker:index/network:Network"
+VOLUME: Final = "docker:index/volume:Volume"
+PRIVATE_KEY: Final = "tls:index/privateKey:PrivateKey"
+SELF_SIGNED_CERT: Final = "tls:index/selfSignedCert:SelfSignedCert"
+LOCALLY_SIGNED_CERT: Final = "tls:index/locallySignedCert:LocallySignedCert"
+
+ROLE_LABEL: Final = "pap.role"
+
+# The sentinels the engine sends for values unknown during a preview (pulumi_policy.proxy).
+_UNKNOWN_SENTINELS: Final = frozenset(
+    {
+        UNKNOWN_BOOLEAN_VALUE,
+        UNKNOWN_NUMBER_VALUE,
+        UNKNOWN_STRING_VALUE,
+        UNKNOWN_ARRAY_VALUE,
+        UNKNOWN_ASSET_VALUE,
+        UNKNOWN_ARCHIVE_VALUE,
+        UNKNOWN_OBJECT_VALUE,
+    }
+)
+_PROXY_TARGET: Final = "__target"
+
+
+class Unknown:
+    """A value the engine cannot know during a preview (computed from another resource's outputs)."""
+
+    _instance: Unknown | None = None
+
+    def __new__(cls) -> Unknown:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "<unknown during preview>"
+
+
+UNKNOWN: Final = Unknown()
+
+
+def is_unknown(value: object) -> bool:
+    return value is UNKNOWN
+
+
+def plain(value: Any) -> Any:
+    """Deep copy of `value` without pulumi-policy's proxies; unknown sentinels become `UNKNOWN`."""
+    if isinstance(value, str):
+        return UNKNOWN if value in _UNKNOWN_SENTINELS else value
+    if isinstance(value, Mapping):
+        # The proxies hand out their raw target under this key (pulumi-policy's own serializer relies on it),
+        # which is the only way to see an unknown value without raising.
+        raw = value[_PROXY_TARGET] if _is_proxy(value) else value
+        return {key: plain(item) for key, item in raw.items()}
+    if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+        raw_items = value[_PROXY_TARGET] if _is_proxy(value) else value  # type: ignore[call-overload]
+        return [plain(item) for item in raw_items]
+    return value
+
+
+def _is_proxy(value: object) -> bool:
+    return type(value).__module__ == "pulumi_policy.proxy"
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource as the rules see it: type token, URN, logical name and plain input properties."""
+
+    type: str
+    urn: str
+    name: str
+    props: dict[str, Any] = field(default_factory=dict)
+    dependencies: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, args: ResourceValidationArgs | PolicyResource) -> Resource:
+        dependencies = tuple(dep.urn for dep in getattr(args, "dependencies", None) or ())
+        return cls(args.resource_type, args.urn, args.name, plain(args.props), dependencies)
+
+    def get(self, key: str) -> Any:
+        return self.props.get(key)
+
+    def label(self, key: str) -> str | Unknown | None:
+        """A label's value (pulumi-docker gives labels as a list of {label, value}); UNKNOWN if it cannot "
+        "be known."""
+        labels = self.get("labels")
+        if is_unknown(labels):
+            return UNKNOWN
+        for entry in labels if isinstance(labels, list) else []:
+            if not isinstance(entry, dict) or is_unknown(entry.get("label")):
+                return UNKNOWN  # this entry might be the one asked for
+            if entry.get("label") == key:
+                value = entry.get("value")
+                return value if isinstance(value, str | Unknown) else None
+        return None
+
+    @property
+    def role(self) -> str | Unknown | None:
+        return self.label(ROLE_LABEL)
+
+
+def dicts(value: Any) -> Iterator[dict[str, Any]]:
+    """The dict items of a list property; unknown or absent lists and unknown items yield nothing."""
+    if isinstance(value, list):
+        yield from (item for item in value if isinstance(item, dict))
+
+
+def strings(value: Any) -> list[str]:
+    """The known strings of a list property."""
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
+def text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def config_value(config: Mapping[str, Any] | None, key: str, default: Any) -> Any:
+    """A policy config property; the analyzer passes None when the stack's config file says nothing."""
+    if config and key in config:
+        return config[key]
+    return default
+
+
+def never_runs(container: Resource) -> bool | None:
+    """Whether this is a seed container: created to carry uploads into a volume, never started, no network.
+
+    None when a preview cannot tell (one of the three settings is unknown).
+    """
+    settings = [container.get(key) for key in ("start", "mustRun", "networkMode")]
+    if any(is_unknown(value) for value in settings):
+        return None
+    return settings[0] is False and settings[1] is False and settings[2] == "none"
