@@ -108,7 +108,10 @@ def _proxied_location(
     if limit is not None:
         zone, burst = limit
         body.append(_d("limit_req", f"zone={zone}", f"burst={burst}", "nodelay"))
-    body += [_d("proxy_pass", "http://backend"), *_headers(extra_headers)]
+    # nginx is authoritative for these headers: the service sets the same ones (needed when reached directly);
+    # and without hiding them every proxied answer would carry each header twice.
+    hidden = [_d("proxy_hide_header", name) for name, _ in (*SECURITY_HEADERS, *extra_headers)]
+    body += [_d("proxy_pass", "http://backend"), *hidden, *_headers(extra_headers)]
     args = (modifier, path) if modifier else (path,)
     return _d("location", *args, block=body)
 

@@ -131,6 +131,18 @@ def test_every_block_that_emits_headers_emits_all_of_them_always(tmp_path: Path)
     assert tls_server in emitting
 
 
+def test_proxied_locations_hide_the_upstream_copy_of_every_header_they_add(tmp_path: Path) -> None:
+    """The service sends the same headers; without proxy_hide_header each would arrive twice."""
+    proxied = [
+        block for block in _blocks(_parse(_render(), tmp_path), ("location",)) if _direct(block, "proxy_pass")
+    ]
+    assert len(proxied) == 3  # login, api, /
+    for block in proxied:
+        added = {args[0].lower() for args in _direct(block, "add_header")}
+        hidden = {args[0].lower() for args in _direct(block, "proxy_hide_header")}
+        assert added <= hidden, f"location {block['args']}: not hidden {added - hidden}"
+
+
 def test_header_values(tmp_path: Path) -> None:
     headers = {
         args[0]: args[1] for args in _direct(_server(_parse(_render(), tmp_path), "8443"), "add_header")
