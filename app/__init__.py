@@ -1,0 +1,1 @@
+"""The Presentation Analytics Platform service."""

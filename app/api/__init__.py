@@ -1,0 +1,1 @@
+"""The HTTP API: dependencies, routers and their registration."""

@@ -1,0 +1,1 @@
+"""Cross-cutting service plumbing: settings, security, cache, rate limits, metrics, logging."""

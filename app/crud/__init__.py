@@ -1,0 +1,1 @@
+"""Crud package."""

@@ -1,0 +1,57 @@
+"""Presentations, their ordered slides and the viewers a deck is given to."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base, UTCDateTime, utcnow
+
+
+class Audience(enum.StrEnum):
+    everyone = "everyone"  # every signed-in user
+    named = "named"  # only the users in presentation_viewers
+
+
+class Presentation(Base):
+    __tablename__ = "presentations"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    title: Mapped[str] = mapped_column(String(200))
+    subtitle: Mapped[str | None] = mapped_column(String(300), default=None)
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    audience: Mapped[Audience] = mapped_column(
+        Enum(Audience, name="presentation_audience", native_enum=False, create_constraint=True, length=16),
+        default=Audience.named,
+    )
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    slides: Mapped[list[Slide]] = relationship(
+        order_by="Slide.position", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class Slide(Base):
+    __tablename__ = "slides"
+    __table_args__ = (UniqueConstraint("presentation_id", "position"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    presentation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("presentations.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)  # 0-based; the slide index events refer to
+    title: Mapped[str] = mapped_column(String(200))
+    content: Mapped[str] = mapped_column(Text)
+
+
+class PresentationViewer(Base):
+    __tablename__ = "presentation_viewers"
+
+    presentation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("presentations.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)

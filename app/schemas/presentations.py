@@ -1,0 +1,92 @@
+"""Presentation, slide and audience schemas."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field
+
+from app.models.presentations import Audience
+from app.schemas.common import InputModel, OutputModel, SlideContent, Subtitle, Title
+
+MAX_SLIDES = 500
+MAX_NAMED_VIEWERS = 1000
+
+
+class SlideBase(InputModel):
+    title: Title
+    content: SlideContent = ""
+
+
+class SlideCreate(SlideBase):
+    pass
+
+
+class SlidePublic(OutputModel):
+    id: uuid.UUID
+    position: int
+    title: str
+    content: str
+
+
+Slides = Annotated[list[SlideCreate], Field(min_length=1, max_length=MAX_SLIDES)]
+ViewerIds = Annotated[list[uuid.UUID], Field(max_length=MAX_NAMED_VIEWERS)]
+
+
+class PresentationBase(InputModel):
+    title: Title
+    subtitle: Subtitle | None = None
+
+
+class PresentationCreate(PresentationBase):
+    slides: Slides
+    audience: Audience = Audience.named
+    viewer_ids: ViewerIds = Field(default_factory=list)
+
+
+class PresentationUpdate(InputModel):
+    title: Title | None = None
+    subtitle: Subtitle | None = None
+    is_active: bool | None = None
+
+
+class SlidesReplace(InputModel):
+    slides: Slides
+
+
+class AudienceUpdate(InputModel):
+    audience: Audience
+    viewer_ids: ViewerIds = Field(default_factory=list)
+
+
+class AudiencePublic(OutputModel):
+    audience: Audience
+    viewer_ids: list[uuid.UUID]
+
+
+class PresentationPublic(OutputModel):
+    id: uuid.UUID
+    title: str
+    subtitle: str | None
+    owner_id: uuid.UUID
+    audience: Audience
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+    slides: list[SlidePublic]
+
+
+class PresentationSummary(OutputModel):
+    """A list entry: the deck without its slide contents."""
+
+    id: uuid.UUID
+    title: str
+    subtitle: str | None
+    owner_id: uuid.UUID
+    audience: Audience
+    is_active: bool
+    slide_count: int
+    created_at: datetime
+    updated_at: datetime

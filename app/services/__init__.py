@@ -1,0 +1,1 @@
+"""Domain services of the viewing side: ingestion, analytics, CSV, the server clock."""
