@@ -20,6 +20,9 @@ HEALTHCHECK = ["CMD", "pap-healthcheck"]  # every image ships it (ARCHITECTURE.m
 MAX_RESTARTS = 5
 LOG_OPTIONS = {"max-size": "10m", "max-file": "3"}
 TMP_TMPFS = "rw,noexec,nosuid,nodev,size=64m"
+# Docker's resolver forwards an unknown name (a stopped peer's alias) upstream, which internal networks
+# cannot reach: without these options a lookup of a stopped cache took 10 s (5 s x 2 attempts), with them 1 s.
+RESOLVER_OPTIONS = ["timeout:1", "attempts:1"]
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,7 @@ def hardened_container(
         naming.name(spec.thing),
         name=naming.name(spec.thing),
         read_only=True,
+        dns_opts=RESOLVER_OPTIONS,
         tmpfs=dict(spec.tmpfs),
         envs=[pulumi.Output.concat(key, "=", value) for key, value in sorted(spec.envs.items())],
         command=list(spec.command) if spec.command is not None else None,

@@ -20,7 +20,7 @@ from limits.errors import StorageError
 from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from app.core.redis import SOCKET_TIMEOUT_SECONDS, RedisClient
+from app.core.redis import CONNECTION_OPTIONS, RedisClient
 
 LOGIN_PER_ADDRESS = RateLimitItemPerMinute(5, namespace="login-address")
 LOGIN_PER_ACCOUNT = RateLimitItemPerMinute(5, namespace="login-account")
@@ -59,8 +59,7 @@ class RateLimiter:
                 redis_url,
                 key_prefix="pap:ratelimit",
                 wrap_exceptions=True,
-                socket_timeout=SOCKET_TIMEOUT_SECONDS,
-                socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+                **CONNECTION_OPTIONS,
             )
             self._shared = MovingWindowRateLimiter(storage)
 

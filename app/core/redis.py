@@ -16,11 +16,22 @@ from typing import Any, Protocol
 
 import redis
 import structlog
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 logger = structlog.get_logger(__name__)
 
 SOCKET_TIMEOUT_SECONDS = 0.5
-RETRY_AFTER_FAILURE_SECONDS = 2.0
+# A stopped Redis container can cost a name lookup of a second or more (Docker's resolver forwards the unknown
+# name upstream), so after a failure Redis is skipped for a while instead of being retried on every request.
+RETRY_AFTER_FAILURE_SECONDS = 5.0
+# Every Redis client of the service: short timeouts and no retries inside redis-py (its default retries three
+# times with back-off); the back-off above is the one retry policy.
+CONNECTION_OPTIONS: dict[str, Any] = {
+    "socket_timeout": SOCKET_TIMEOUT_SECONDS,
+    "socket_connect_timeout": SOCKET_TIMEOUT_SECONDS,
+    "retry": Retry(NoBackoff(), 0),
+}
 LOCAL_CACHE_MAX_ENTRIES = 1024
 
 
@@ -72,8 +83,7 @@ class RedisClient:
     def __init__(self, url: str) -> None:
         self.client = redis.Redis.from_url(
             url,
-            socket_timeout=SOCKET_TIMEOUT_SECONDS,
-            socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+            **CONNECTION_OPTIONS,
             health_check_interval=30,
             decode_responses=True,
         )
@@ -90,7 +100,9 @@ class RedisClient:
         self._down_until = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
 
     def ping(self) -> bool:
-        """A real round trip, ignoring the back-off (for /health)."""
+        """A real round trip (for /health); during the back-off the recent failure is the answer."""
+        if not self.available:
+            return False
         try:
             healthy = bool(self.client.ping())
         except redis.RedisError as error:

@@ -63,6 +63,14 @@ def test_running_containers_are_read_only_and_restart_on_failure(plan: PlanRun) 
             assert values["wait"] is True and values["mustRun"] is True, values["name"]
 
 
+def test_running_containers_fail_name_lookups_fast(plan: PlanRun) -> None:
+    """A stopped peer's alias is forwarded upstream by Docker's resolver; one 1 s try, not 5 s x 2."""
+    for container in of_type(plan, CONTAINER):
+        values = inputs(container)
+        if values.get("start") is not False:
+            assert values["dnsOpts"] == ["timeout:1", "attempts:1"], values["name"]
+
+
 def test_seeds_never_start_and_reach_nothing(plan: PlanRun) -> None:
     seeds = [container for container in of_type(plan, CONTAINER) if is_seed(container)]
     assert len(seeds) == len(services(plan))  # every running container gets its files from a seed
