@@ -8,7 +8,6 @@ import pulumi_docker as docker
 from infra.naming import Naming
 
 TYPE = "pap:platform:Networks"
-HOST_ISOLATED = {"com.docker.network.bridge.inhibit_ipv4": "true"}
 
 
 class Networks(pulumi.ComponentResource):
@@ -29,9 +28,6 @@ class Networks(pulumi.ComponentResource):
                 internal=internal,
                 attachable=False,
                 labels=naming.network_labels(),
-                # The host gets no address on an internal bridge, so it has no route to the containers on it:
-                # only its members reach the database and cache.
-                options=HOST_ISOLATED if internal else {},
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
