@@ -7,7 +7,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
@@ -43,7 +44,22 @@ async def data_error_handler(_request: Request, _error: Exception) -> JSONRespon
     return error_response(422, "invalid request: a value cannot be stored (out of range or not valid text)")
 
 
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+async def database_unavailable_handler(_request: Request, _error: Exception) -> JSONResponse:
+    # Connection refused or lost, pool exhausted, server shutting down: the request was not served and may be
+    # retried as is, which a 503 with Retry-After says (a 500 would say the service is broken).
+    return error_response(
+        503,
+        "the database is unavailable; retry shortly",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def install_exception_handlers(app: FastAPI) -> None:
+    for unavailable in (OperationalError, DisconnectionError, PoolTimeoutError):
+        app.add_exception_handler(unavailable, database_unavailable_handler)
     app.add_exception_handler(DataError, data_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(HTTPException, http_error_handler)

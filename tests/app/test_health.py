@@ -60,6 +60,9 @@ def test_health_names_the_failing_dependency_and_recovers(
         healthy = {"status": "healthy", "database": "healthy", "redis": "healthy"}
         first = client.get("/health")
         assert (first.status_code, first.json()) == (200, healthy)
+        with app.state.resources.session_factory() as session:
+            user = make_user(session)
+        headers = login_headers(client, user)
 
         postgres.stop()
         down = client.get("/health")
@@ -68,14 +71,17 @@ def test_health_names_the_failing_dependency_and_recovers(
             {"status": "unhealthy", "database": "unhealthy", "redis": "healthy"},
         )
         assert client.get("/health/live").status_code == 200  # the process itself is fine
+        # An API call that needs the database says so and when to retry: a 503, never a 500.
+        unavailable = client.get("/api/v1/users/me", headers=headers)
+        assert unavailable.status_code == 503, unavailable.text
+        assert unavailable.json() == {"detail": "the database is unavailable; retry shortly"}
+        assert unavailable.headers["Retry-After"] == "5"
+        assert unavailable.headers["X-Content-Type-Options"] == "nosniff"
         postgres.start()
         assert wait_for(lambda: client.get("/health").status_code == 200), (
             "no recovery after PostgreSQL returned"
         )
-
-        with app.state.resources.session_factory() as session:
-            user = make_user(session)
-        headers = login_headers(client, user)
+        assert client.get("/api/v1/users/me", headers=headers).status_code == 200
         cache = app.state.resources.cache
         assert isinstance(cache, RedisCache)
         cache.set_json("probe", {"n": 1}, ttl=60)
