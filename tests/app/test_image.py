@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,8 +14,6 @@ from tests.dockerkit import (
     Container,
     DockerKit,
     SeedFile,
-    engine_client,
-    ensure_base_image,
     exec_in,
     image_user,
     last_instruction,
@@ -28,16 +25,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 SERVICE_UID = 10001
 MAX_IMAGE_BYTES = 250 * 1000 * 1000
 SECRET_KEY = b"image-test-secret-key-0123456789-abcdefghijkl\n"
-
-
-@pytest.fixture(scope="session")
-def kit() -> Iterator[DockerKit]:
-    client = engine_client()
-    ensure_base_image(client)
-    kit = DockerKit(client)
-    kit.sweep_abandoned()
-    yield kit
-    kit.close()
 
 
 @pytest.fixture(scope="session")

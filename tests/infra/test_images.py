@@ -18,7 +18,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +29,6 @@ from tests.dockerkit import (
     Container,
     DockerKit,
     SeedFile,
-    engine_client,
-    ensure_base_image,
     exec_in,
     health_status,
     image_user,
@@ -48,16 +45,6 @@ DB_PASSWORD = "correct-horse-battery-staple-1"  # a test secret; the stack gener
 REDIS_PASSWORD = "redis-test-password-7f3a"
 TABLE_ROWS = 500
 DUMP_NAME = re.compile(rf"^{DB_NAME}-\d{{8}}T\d{{6}}Z\.dump$")
-
-
-@pytest.fixture(scope="session")
-def kit() -> Iterator[DockerKit]:
-    client = engine_client()
-    ensure_base_image(client)
-    kit = DockerKit(client)
-    kit.sweep_abandoned()
-    yield kit
-    kit.close()
 
 
 @pytest.fixture(scope="session")
