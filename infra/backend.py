@@ -16,10 +16,27 @@ from infra.naming import Naming
 TYPE = "pap:platform:Backend"
 UID = 10001
 PORT = 8000
+OWNER_PASSWORD_FILE = f"{SECRETS_DIR}/database_password"
+APP_PASSWORD_FILE = f"{SECRETS_DIR}/database_app_password"
 
 
 def replica_alias(index: int) -> str:
     return f"backend-{index}"
+
+
+@dataclasses.dataclass(frozen=True)
+class DatabaseLogin:
+    """Whom a container logs in to PostgreSQL as: the URL names the user, the password comes as a file."""
+
+    url: str
+    password_file: str
+    password: pulumi.Output[str]
+
+    def envs(self) -> dict[str, pulumi.Input[str]]:
+        return {"PAP_DATABASE_URL": self.url, "PAP_DATABASE_PASSWORD_FILE": self.password_file}
+
+    def file(self) -> FileUpload:
+        return FileUpload(self.password_file, self.password, secret=True)
 
 
 class MigrationFailedError(RuntimeError):
@@ -48,7 +65,8 @@ class Backend(pulumi.ComponentResource):
         config: BackendConfig,
         image: pulumi.Input[str],
         secrets: Secrets,
-        database_url: str,
+        owner_database_url: str,
+        app_database_url: str,
         redis_url: str,
         allowed_hosts: Sequence[str],
         trusted_proxies: pulumi.Input[str],
@@ -59,15 +77,12 @@ class Backend(pulumi.ComponentResource):
     ) -> None:
         super().__init__(TYPE, name, None, opts)
         files = [
-            FileUpload(f"{SECRETS_DIR}/database_password", secrets.database_password, secret=True),
             FileUpload(f"{SECRETS_DIR}/redis_password", secrets.redis_password, secret=True),
             FileUpload(f"{SECRETS_DIR}/secret_key", secrets.jwt_key, secret=True),
             FileUpload(f"{SECRETS_DIR}/metrics_token", secrets.metrics_token, secret=True),
         ]
         envs: dict[str, pulumi.Input[str]] = {
             "PAP_ENVIRONMENT": config.environment,
-            "PAP_DATABASE_URL": database_url,
-            "PAP_DATABASE_PASSWORD_FILE": f"{SECRETS_DIR}/database_password",
             "PAP_DB_POOL_SIZE": str(config.db_pool_size),
             "PAP_REDIS_URL": redis_url,
             "PAP_REDIS_PASSWORD_FILE": f"{SECRETS_DIR}/redis_password",
@@ -87,7 +102,11 @@ class Backend(pulumi.ComponentResource):
             envs["PAP_BOOTSTRAP_ADMIN_EMAIL"] = config.bootstrap_admin_email
             envs["PAP_BOOTSTRAP_ADMIN_PASSWORD_FILE"] = f"{SECRETS_DIR}/admin_password"
 
-        # The migration needs only the database; it runs to completion before any replica is created.
+        # Least privilege: only the migration logs in as the owner (DDL); the replicas, which serve requests,
+        # log in as the application role, which may change rows but not the schema, and never see the owner's
+        # password.
+        owner = DatabaseLogin(owner_database_url, OWNER_PASSWORD_FILE, secrets.database_password)
+        app = DatabaseLogin(app_database_url, APP_PASSWORD_FILE, secrets.database_app_password)
         migrate_spec = ContainerSpec(
             thing="migrate",
             role="migrate",
@@ -95,9 +114,9 @@ class Backend(pulumi.ComponentResource):
             uid=UID,
             limits=config.limits,
             networks=[NetworkAttachment(data_network)],
-            envs={**envs, "PAP_RUN_MIGRATIONS": "true"},
+            envs={**envs, **owner.envs(), "PAP_RUN_MIGRATIONS": "true"},
             command=["migrate"],
-            files=files,
+            files=[owner.file(), *files],
             one_shot=True,
         )
         self.migrate = hardened_container(naming, migrate_spec, parent=self, depends_on=depends_on)
@@ -113,7 +132,8 @@ class Backend(pulumi.ComponentResource):
                     thing=alias,
                     role="backend",
                     networks=[NetworkAttachment(app_network, (alias,)), NetworkAttachment(data_network)],
-                    envs={**envs, "PAP_RUN_MIGRATIONS": "false"},
+                    envs={**envs, **app.envs(), "PAP_RUN_MIGRATIONS": "false"},
+                    files=[app.file(), *files],
                     command=None,  # the image's `serve`
                     one_shot=False,
                     extra_labels={"pap.migration-exit-code": migration_result},

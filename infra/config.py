@@ -47,8 +47,15 @@ class BackendConfig(_Model):
 
 class DatabaseConfig(_Model):
     name: str = Field(default="pap", pattern=r"^[a-z][a-z0-9_]{0,62}$")
-    user: str = Field(default="pap", pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    user: str = Field(default="pap", pattern=r"^[a-z][a-z0-9_]{0,62}$")  # owner: migrations and backups
+    app_user: str = Field(default="pap_app", pattern=r"^[a-z][a-z0-9_]{0,62}$")  # the backends: rows only
     limits: Limits = Limits(memory_mb=512, cpus=1.0)
+
+    @model_validator(mode="after")
+    def _distinct_users(self) -> DatabaseConfig:
+        if self.app_user == self.user:
+            raise ValueError(f"appUser must differ from user (both are {self.user!r}): backends get no DDL")
+        return self
 
 
 class CacheConfig(_Model):

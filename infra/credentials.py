@@ -13,9 +13,10 @@ TYPE = "pap:platform:Secrets"
 
 
 class Secrets(pulumi.ComponentResource):
-    """Database and Redis passwords, JWT signing key, metrics token (and the bootstrap admin's password)."""
+    """Database (owner, app role) and Redis passwords, JWT key, metrics token (and the bootstrap admin's)."""
 
     database_password: pulumi.Output[str]
+    database_app_password: pulumi.Output[str]
     redis_password: pulumi.Output[str]
     jwt_key: pulumi.Output[str]
     metrics_token: pulumi.Output[str]
@@ -39,6 +40,7 @@ class Secrets(pulumi.ComponentResource):
             return pulumi.Output.secret(generated.result)
 
         self.database_password = password("database-password", 32)
+        self.database_app_password = password("database-app-password", 32)
         self.redis_password = password("redis-password", 32)
         self.jwt_key = password("jwt-key", 64)
         self.metrics_token = password("metrics-token", 40)
@@ -46,6 +48,7 @@ class Secrets(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "databasePassword": self.database_password,
+                "databaseAppPassword": self.database_app_password,
                 "redisPassword": self.redis_password,
                 "jwtKey": self.jwt_key,
                 "metricsToken": self.metrics_token,

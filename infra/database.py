@@ -22,6 +22,7 @@ PORT = 5432
 ALIAS = "database"
 DATA_DIR = "/var/lib/postgresql/data"
 PASSWORD_FILE = f"{SECRETS_DIR}/db_password"
+APP_PASSWORD_FILE = f"{SECRETS_DIR}/db_app_password"
 
 
 def server_settings(database: DatabaseConfig, backend: BackendConfig) -> list[str]:
@@ -53,12 +54,14 @@ class Database(pulumi.ComponentResource):
         backend: BackendConfig,
         image: pulumi.Input[str],
         password: pulumi.Output[str],
+        app_password: pulumi.Output[str],
         data_network: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(TYPE, name, None, opts)
         self.database_name = database.name
         self.user = database.user
+        self.app_user = database.app_user
         self.data_volume = docker.Volume(
             f"{name}-data",
             name=naming.name("db", "data"),
@@ -78,10 +81,15 @@ class Database(pulumi.ComponentResource):
                     "POSTGRES_USER": database.user,
                     "POSTGRES_DB": database.name,
                     "POSTGRES_PASSWORD_FILE": PASSWORD_FILE,
+                    "POSTGRES_APP_USER": database.app_user,
+                    "POSTGRES_APP_PASSWORD_FILE": APP_PASSWORD_FILE,
                     "PGDATA": DATA_DIR,
                 },
                 command=server_settings(database, backend),
-                files=[FileUpload(PASSWORD_FILE, password, secret=True)],
+                files=[
+                    FileUpload(PASSWORD_FILE, password, secret=True),
+                    FileUpload(APP_PASSWORD_FILE, app_password, secret=True),
+                ],
                 tmpfs={
                     "/tmp": TMP_TMPFS,  # noqa: S108 - a private tmpfs
                     "/run/postgresql": "rw,noexec,nosuid,nodev,size=8m,mode=1777",
@@ -92,3 +100,7 @@ class Database(pulumi.ComponentResource):
             parent=self,
         )
         self.register_outputs({"container": self.container.name, "dataVolume": self.data_volume.name})
+
+    def url(self, user: str) -> str:
+        """The service's PAP_DATABASE_URL for `user` (the password goes in a file, never in the URL)."""
+        return f"postgresql+psycopg://{user}@{self.host}:{self.port}/{self.database_name}"

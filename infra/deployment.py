@@ -57,6 +57,7 @@ def deploy(config: StackConfig, stack: str) -> Mapping[str, pulumi.Input[object]
         config.backend,
         images.database,
         secrets.database_password,
+        secrets.database_app_password,
         networks.data.name,
     )
     cache = Cache("cache", naming, config.cache, images.cache, secrets.redis_password, networks.data.name)
@@ -66,7 +67,8 @@ def deploy(config: StackConfig, stack: str) -> Mapping[str, pulumi.Input[object]
         config.backend,
         service_image,
         secrets,
-        database_url=f"postgresql+psycopg://{database.user}@{database.host}:{database.port}/{database.database_name}",
+        owner_database_url=database.url(database.user),
+        app_database_url=database.url(database.app_user),
         redis_url=f"redis://{cache.host}:{cache.port}/0",
         allowed_hosts=list(dict.fromkeys([*config.proxy.server_names, *LOCAL_HOSTS])),
         trusted_proxies=networks.app.ipam_configs.apply(_first_subnet),

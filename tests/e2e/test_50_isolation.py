@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Platform
+from tests.e2e.database import Database
 from tests.e2e.summary import Summary, verify
 
 pytestmark = pytest.mark.e2e
@@ -112,4 +113,47 @@ def test_metrics_not_exposed_through_proxy(platform: Platform, summary: Summary)
         "isolation: /metrics not reachable through the proxy",
         outside.status_code == 404 and inside.output.strip() in ("200", "401"),
         f"through proxy {outside.status_code}; on the backend itself {inside.output.strip()}",
+    )
+
+
+# Logs in exactly as the service does (its URL and password file), then tries DDL in a transaction it rolls
+# back, so even a wrongly privileged role leaves nothing behind.
+_BACKEND_DATABASE_ROLE_CODE = """
+import os, psycopg
+url = os.environ["PAP_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://", 1)
+with open(os.environ["PAP_DATABASE_PASSWORD_FILE"], encoding="utf-8") as file:
+    password = file.read().rstrip("\\r\\n")
+with psycopg.connect(url, password=password, connect_timeout=5) as connection:
+    user, superuser = connection.execute(
+        "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user"
+    ).fetchone()
+    users = connection.execute("SELECT count(*) FROM users").fetchone()[0]
+    try:
+        connection.execute("CREATE TABLE pap_e2e_probe (id int)")
+        ddl = "allowed"
+    except psycopg.errors.InsufficientPrivilege:
+        ddl = "refused"
+    connection.rollback()
+print(user, "superuser" if superuser else "not-superuser", users, ddl)
+"""
+
+
+def test_backend_database_role_is_dml_only(platform: Platform, summary: Summary, database: Database) -> None:
+    backend = platform.stack.containers("backend", running_only=True)[0]
+    result = platform.stack.python(backend, _BACKEND_DATABASE_ROLE_CODE)
+    fields = result.output.split()
+    # The migrations ran as the owner, so the owner owns every table the service uses.
+    tables = database.query("SELECT tableowner FROM pg_tables WHERE schemaname = 'public'")
+    owners = {row[0] for row in tables}
+    verify(
+        summary,
+        "isolation: backends log in to PostgreSQL as a DML-only role (not superuser, CREATE TABLE refused)",
+        result.exit_code == 0
+        and len(fields) == 4
+        and fields[0] != database.user
+        and fields[1] == "not-superuser"
+        and fields[2].isdigit()
+        and fields[3] == "refused"
+        and owners == {database.user},
+        f"{result.output.strip()[-160:]}; tables owned by {sorted(owners)}",
     )

@@ -76,6 +76,11 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
     ("port range", {"proxy": {"httpsPort": 70000}}, ["proxy.httpsPort", "65535"]),
     ("same ports", {"proxy": {"httpsPort": 8080, "httpPort": 8080}}, ["httpsPort and httpPort must differ"]),
     ("server name", {"proxy": {"serverNames": ["Bad_Name"]}}, ["proxy.serverNames.0", "pattern"]),
+    (
+        "app role is the owner",
+        {"database": {"appUser": "pap"}},
+        ["presentation-analytics:database", "appUser must differ from user"],
+    ),
     ("persistence", {"cache": {"persistence": "always"}}, ["cache.persistence", "'none', 'rdb' or 'aof'"]),
     (
         "memory limit",

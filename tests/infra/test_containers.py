@@ -152,9 +152,9 @@ def test_names_and_labels_carry_project_and_stack(plan: PlanRun) -> None:
     ("stack", "counts"),
     [
         # 6 running containers + 6 seeds; 6 files volumes + db data + backups; 9 components.
-        ("dev", {CONTAINER: 12, VOLUME: 8, NETWORK: 3, "total": 47}),
+        ("dev", {CONTAINER: 12, VOLUME: 8, NETWORK: 3, "total": 48}),
         # 3 replicas; Redis AOF adds a data volume; no service image but a StackReference; 10 components.
-        ("prod", {CONTAINER: 16, VOLUME: 11, NETWORK: 3, "total": 54}),
+        ("prod", {CONTAINER: 16, VOLUME: 11, NETWORK: 3, "total": 55}),
     ],
 )
 def test_resource_counts(stack: str, counts: dict[str, int], request: pytest.FixtureRequest) -> None:

@@ -18,6 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,8 @@ IMAGES = {"postgres": 10010, "redis": 10020, "nginx": 10030, "backup": 10040}
 DB_USER = "pap"
 DB_NAME = "pap"
 DB_PASSWORD = "correct-horse-battery-staple-1"  # a test secret; the stack generates its own
+APP_USER = "pap_app"
+APP_PASSWORD = "app-role-test-password-5d2c"
 REDIS_PASSWORD = "redis-test-password-7f3a"
 TABLE_ROWS = 500
 DUMP_NAME = re.compile(rf"^{DB_NAME}-\d{{8}}T\d{{6}}Z\.dump$")
@@ -105,7 +108,13 @@ class Database:
 
     def sql(self, statement: str, database: str = DB_NAME) -> str:
         """Runs SQL through the local socket (scram, like every connection); returns the unaligned output."""
-        code, output = exec_in(
+        code, output = self.sql_as(DB_USER, DB_PASSWORD, statement, database)
+        assert code == 0, output
+        return output.strip()
+
+    def sql_as(self, user: str, password: str, statement: str, database: str = DB_NAME) -> tuple[int, str]:
+        """Runs SQL as `user` through the local socket; returns psql's exit code and output."""
+        return exec_in(
             self.container,
             [
                 "psql",
@@ -118,36 +127,61 @@ class Database:
                 "-h",
                 "/run/postgresql",
                 "-U",
-                DB_USER,
+                user,
                 "-d",
                 database,
                 "-c",
                 statement,
             ],
-            environment={"PGPASSWORD": DB_PASSWORD},
+            environment={"PGPASSWORD": password},
         )
-        assert code == 0, output
-        return output.strip()
+
+
+def database_files(kit: DockerKit, images: dict[str, BuiltImage], what: str) -> str:
+    """A files volume with both passwords, as the stack seeds the database container."""
+    return seeded_volume(
+        kit,
+        images["postgres"],
+        what,
+        [
+            SeedFile("/run/pap/secrets/db_password", DB_PASSWORD.encode() + b"\n"),
+            SeedFile("/run/pap/secrets/db_app_password", APP_PASSWORD.encode() + b"\n"),
+        ],
+        user_of("postgres"),
+    )
+
+
+def run_database(
+    kit: DockerKit,
+    images: dict[str, BuiltImage],
+    what: str,
+    files: str,
+    data: str,
+    network: str,
+    **environment: str,
+) -> Container:
+    return kit.run(
+        images["postgres"],
+        what,
+        user=user_of("postgres"),
+        command=["-c", "shared_buffers=32MB", "-c", "max_connections=40"],
+        environment={"POSTGRES_USER": DB_USER, "POSTGRES_DB": DB_NAME, **environment},
+        volumes={files: "/run/pap", data: "/var/lib/postgresql/data"},
+        tmpfs=("/tmp", "/run/postgresql"),
+        network=network,
+    )
 
 
 @pytest.fixture(scope="session")
 def database(kit: DockerKit, images: dict[str, BuiltImage], data_network: str) -> Database:
-    files = seeded_volume(
+    container = run_database(
         kit,
-        images["postgres"],
-        "postgres-files",
-        [SeedFile("/run/pap/secrets/db_password", DB_PASSWORD.encode() + b"\n")],
-        user_of("postgres"),
-    )
-    container = kit.run(
-        images["postgres"],
+        images,
         "postgres",
-        user=user_of("postgres"),
-        command=["-c", "shared_buffers=32MB", "-c", "max_connections=40"],
-        environment={"POSTGRES_USER": DB_USER, "POSTGRES_DB": DB_NAME},
-        volumes={files: "/run/pap", kit.volume("postgres-data"): "/var/lib/postgresql/data"},
-        tmpfs=("/tmp", "/run/postgresql"),
-        network=data_network,
+        database_files(kit, images, "postgres-files"),
+        kit.volume("postgres-data"),
+        data_network,
+        POSTGRES_APP_USER=APP_USER,
     )
     wait_for_health(container, timeout=120)
     return Database(container=container, host=kit.name("postgres"))
@@ -210,6 +244,88 @@ def test_postgres_runs_queries_without_the_jit_libraries(database: Database) -> 
     # The image leaves LLVM out; a query costly enough for JIT must still run (JIT simply unavailable).
     assert database.sql("SELECT pg_jit_available()") == "f"
     assert database.sql("SET jit_above_cost = 0; SELECT sum(g) FROM generate_series(1, 1000) g") == "500500"
+
+
+def as_app(database: Database, statement: str) -> tuple[int, str]:
+    return database.sql_as(APP_USER, APP_PASSWORD, statement)
+
+
+def test_postgres_app_role_is_an_unprivileged_login(database: Database) -> None:
+    code, output = as_app(
+        database,
+        "SELECT current_user, rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls "
+        "FROM pg_roles WHERE rolname = current_user",
+    )
+    assert (code, output.strip()) == (0, f"{APP_USER}|f|f|f|f|f"), output
+    stored = database.sql(f"SELECT left(rolpassword, 14) FROM pg_authid WHERE rolname = '{APP_USER}'")  # noqa: S608
+    assert stored == "SCRAM-SHA-256$"
+    code, output = database.sql_as(APP_USER, "wrong-password", "SELECT 1")
+    assert code != 0 and "password authentication failed" in output, output
+
+
+@pytest.fixture
+def owner_table(database: Database) -> Iterator[str]:
+    """A table the owner creates after init (as the migrations do), dropped again: the backup tests count
+    the database's tables."""
+    database.sql("CREATE TABLE app_rows (id serial PRIMARY KEY, note text NOT NULL)")
+    yield "app_rows"
+    database.sql("DROP TABLE IF EXISTS app_rows")
+
+
+def test_postgres_app_role_writes_rows_of_tables_the_owner_creates_later(
+    database: Database, owner_table: str
+) -> None:
+    code, output = as_app(
+        database,
+        f"INSERT INTO {owner_table} (note) VALUES ('a'), ('b');"  # noqa: S608 - a fixed test table name
+        f"UPDATE {owner_table} SET note = 'c' WHERE note = 'b';"
+        f"DELETE FROM {owner_table} WHERE note = 'a';"
+        f"SELECT string_agg(note, ',') FROM {owner_table}",
+    )
+    assert (code, output.strip()) == (0, "c"), output
+
+
+@pytest.mark.parametrize(
+    ("statement", "refusal"),
+    [
+        ("CREATE TABLE app_own (id int)", "permission denied for schema public"),
+        ("DROP TABLE app_rows", "must be owner of table app_rows"),
+        ("ALTER TABLE app_rows ADD COLUMN extra int", "must be owner of table app_rows"),
+        ("TRUNCATE app_rows", "permission denied for table app_rows"),
+        ("CREATE ROLE intruder", "permission denied to create role"),
+        ("CREATE DATABASE intruder", "permission denied to create database"),
+    ],
+)
+def test_postgres_app_role_cannot_change_the_schema(
+    database: Database, owner_table: str, statement: str, refusal: str
+) -> None:
+    code, output = as_app(database, statement)
+    assert code != 0 and refusal in output, output
+    assert database.sql(f"SELECT count(*) FROM pg_tables WHERE tablename = '{owner_table}'") == "1"  # noqa: S608
+
+
+def test_postgres_restarts_without_configuring_the_app_role_again(database: Database) -> None:
+    database.container.restart(timeout=30)
+    wait_for_health(database.container, timeout=60)
+    logs = database.container.logs(stdout=False, stderr=True).decode(errors="replace")
+    assert logs.count("configuring the application role") == 1, logs[-2000:]
+    assert as_app(database, "SELECT current_user")[1].strip() == APP_USER
+
+
+def test_postgres_adds_the_app_role_to_a_database_initialised_without_it(
+    kit: DockerKit, images: dict[str, BuiltImage], data_network: str
+) -> None:
+    files, data = database_files(kit, images, "postgres-upgrade-files"), kit.volume("postgres-upgrade-data")
+    before = run_database(kit, images, "postgres-before", files, data, data_network)
+    wait_for_health(before, timeout=120)
+    earlier = Database(container=before, host=kit.name("postgres-before"))
+    earlier.sql("CREATE TABLE existing (id int); INSERT INTO existing VALUES (1)")
+    before.stop(timeout=30)
+    after = run_database(kit, images, "postgres-after", files, data, data_network, POSTGRES_APP_USER=APP_USER)
+    wait_for_health(after, timeout=120)
+    upgraded = Database(container=after, host=kit.name("postgres-after"))
+    code, output = as_app(upgraded, "INSERT INTO existing VALUES (2); SELECT sum(id) FROM existing")
+    assert (code, output.strip()) == (0, "3"), output
 
 
 # ---------------------------------------------------------------- redis

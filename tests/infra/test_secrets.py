@@ -9,9 +9,19 @@ import pytest
 from pulumi.runtime import settings
 
 from infra.credentials import Secrets
-from infra.mocks import RealisticMocks, is_secret_value
+from infra.mocks import RealisticMocks, is_secret_value, plain
 from infra.plan import PlanRun, RecordedResource
-from tests.infra.helpers import CONTAINER, RANDOM_PASSWORD, envs, inputs, of_type, seed_of, services, uploads
+from tests.infra.helpers import (
+    CONTAINER,
+    RANDOM_PASSWORD,
+    envs,
+    inputs,
+    named,
+    of_type,
+    seed_of,
+    services,
+    uploads,
+)
 
 
 @pytest.fixture
@@ -26,6 +36,7 @@ def _secrets_are_secret_outputs() -> pulumi.Output[list[bool]]:
     component = Secrets("secrets", with_admin=True)
     values = [
         component.database_password,
+        component.database_app_password,
         component.redis_password,
         component.jwt_key,
         component.metrics_token,
@@ -35,7 +46,7 @@ def _secrets_are_secret_outputs() -> pulumi.Output[list[bool]]:
 
 
 def _all_true(flags: list[bool]) -> list[bool]:
-    assert flags == [True] * 5
+    assert flags == [True] * 6
     return flags
 
 
@@ -85,7 +96,7 @@ def test_passwords_are_long_and_alphanumeric(plan: PlanRun) -> None:
 
 def test_no_secret_value_in_any_plain_input(plan: PlanRun) -> None:
     secrets = _generated(plan)
-    assert len(secrets) >= 4  # database, redis, JWT key, metrics token
+    assert len(secrets) >= 5  # database owner and app role, redis, JWT key, metrics token
     assert all(len(secret) >= 24 for secret in secrets)
     for resource in plan.resources:
         for text in _plain_strings(resource):
@@ -107,6 +118,19 @@ def test_secret_files_are_0440_secret_uploads(plan: PlanRun) -> None:
             )
             assert upload["permissions"] == expected, path
         assert not inputs(container).get("uploads")
+
+
+@pytest.mark.parametrize(
+    ("container", "path"),
+    [("db", "/run/pap/secrets/db_app_password"), ("backend-1", "/run/pap/secrets/database_app_password")],
+)
+def test_database_app_password_is_a_secret_0440_file(plan: PlanRun, container: str, path: str) -> None:
+    seed = named(plan, f"pap-{plan.stack}-{container}-seed")
+    recorded = seed.inputs["uploads"]  # the whole list is one secret when any item's content is
+    items = recorded["value"] if is_secret_value(recorded) else recorded
+    (upload,) = [item for item in items if plain(item)["file"] == path]
+    assert is_secret_value(recorded) or is_secret_value(upload["content"])
+    assert plain(upload)["permissions"] == "0440" and len(plain(upload)["content"]) == 32
 
 
 def test_envs_name_files_not_values(plan: PlanRun) -> None:

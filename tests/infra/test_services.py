@@ -12,9 +12,9 @@ from tests.infra.helpers import by_role, envs, inputs, named, seed_of, uploads
 def test_replicas_are_wired_to_the_service_settings(plan: PlanRun) -> None:
     for replica in by_role(plan, "backend"):
         settings = envs(replica)
-        assert settings["PAP_DATABASE_URL"] == "postgresql+psycopg://pap@database:5432/pap"
+        assert settings["PAP_DATABASE_URL"] == "postgresql+psycopg://pap_app@database:5432/pap"
         assert settings["PAP_REDIS_URL"] == "redis://cache:6379/0"
-        assert settings["PAP_DATABASE_PASSWORD_FILE"] == "/run/pap/secrets/database_password"
+        assert settings["PAP_DATABASE_PASSWORD_FILE"] == "/run/pap/secrets/database_app_password"
         assert settings["PAP_REDIS_PASSWORD_FILE"] == "/run/pap/secrets/redis_password"
         assert settings["PAP_SECRET_KEY_FILE"] == "/run/pap/secrets/secret_key"
         assert settings["PAP_METRICS_TOKEN_FILE"] == "/run/pap/secrets/metrics_token"
@@ -23,11 +23,35 @@ def test_replicas_are_wired_to_the_service_settings(plan: PlanRun) -> None:
         assert settings["PAP_FORWARDED_ALLOW_IPS"].endswith("/24")  # the app network, where only the proxy is
         files = uploads(seed_of(plan, replica))
         assert set(files) >= {
-            "/run/pap/secrets/database_password",
+            "/run/pap/secrets/database_app_password",
             "/run/pap/secrets/redis_password",
             "/run/pap/secrets/secret_key",
             "/run/pap/secrets/metrics_token",
         }
+
+
+def _database_password(plan: PlanRun, file: str) -> str:
+    """What the database container's seed holds in `file` (the password its entrypoint gives a role)."""
+    return str(uploads(seed_of(plan, named(plan, f"pap-{plan.stack}-db")))[file]["content"])
+
+
+def test_only_the_migration_and_the_backup_log_in_as_the_database_owner(plan: PlanRun) -> None:
+    owner_password = _database_password(plan, "/run/pap/secrets/db_password")
+    app_password = _database_password(plan, "/run/pap/secrets/db_app_password")
+    assert owner_password != app_password
+    (migrate,) = by_role(plan, "migrate")
+    assert envs(migrate)["PAP_DATABASE_URL"] == "postgresql+psycopg://pap@database:5432/pap"
+    assert envs(migrate)["PAP_DATABASE_PASSWORD_FILE"] == "/run/pap/secrets/database_password"
+    migrate_files = uploads(seed_of(plan, migrate))
+    assert migrate_files["/run/pap/secrets/database_password"]["content"] == owner_password
+    assert "/run/pap/secrets/database_app_password" not in migrate_files
+    (backup,) = by_role(plan, "backup")
+    assert envs(backup)["PGUSER"] == "pap"
+    for replica in by_role(plan, "backend"):
+        files = uploads(seed_of(plan, replica))
+        assert files["/run/pap/secrets/database_app_password"]["content"] == app_password
+        # The owner's password never reaches a container that serves requests.
+        assert all(upload["content"] != owner_password for upload in files.values())
 
 
 def test_environment_per_stack(dev: PlanRun, prod: PlanRun) -> None:
@@ -73,14 +97,20 @@ def test_bootstrap_admin_only_where_configured(dev: PlanRun, prod: PlanRun) -> N
 def test_database(plan: PlanRun) -> None:
     database = named(plan, f"pap-{plan.stack}-db")
     settings = envs(database)
+    assert settings["POSTGRES_USER"] == "pap"
     assert settings["POSTGRES_PASSWORD_FILE"] == "/run/pap/secrets/db_password"
+    assert settings["POSTGRES_APP_USER"] == "pap_app"
+    assert settings["POSTGRES_APP_PASSWORD_FILE"] == "/run/pap/secrets/db_app_password"
     assert settings["PGDATA"] == "/var/lib/postgresql/data"
     command = inputs(database)["command"]
     assert "password_encryption=scram-sha-256" in command
     volumes = {v["containerPath"]: v["volumeName"] for v in inputs(database)["volumes"]}
     assert volumes["/var/lib/postgresql/data"] == f"pap-{plan.stack}-db-data"
     assert "/run/postgresql" in inputs(database)["tmpfs"]
-    assert set(uploads(seed_of(plan, database))) == {"/run/pap/secrets/db_password"}
+    assert set(uploads(seed_of(plan, database))) == {
+        "/run/pap/secrets/db_password",
+        "/run/pap/secrets/db_app_password",
+    }
 
 
 def test_database_connections_cover_every_pool(prod: PlanRun) -> None:
