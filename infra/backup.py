@@ -6,7 +6,14 @@ import pulumi
 import pulumi_docker as docker
 
 from infra.config import BackupConfig
-from infra.containers import SECRETS_DIR, ContainerSpec, FileUpload, NetworkAttachment, hardened_container
+from infra.containers import (
+    SECRETS_DIR,
+    ContainerSpec,
+    FileUpload,
+    NetworkAttachment,
+    hardened_container,
+    labelled_volume,
+)
 from infra.naming import Naming
 
 TYPE = "pap:platform:Backup"
@@ -47,12 +54,7 @@ class Backup(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(TYPE, name, None, opts)
-        self.volume = docker.Volume(
-            f"{name}-volume",
-            name=naming.name("backups"),
-            labels=naming.volume_labels(),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        self.volume = labelled_volume(f"{name}-volume", naming.name("backups"), naming, self)
         pgpass = password.apply(lambda value: f"{database_host}:{database_port}:*:{database_user}:{value}\n")
         self.container = hardened_container(
             naming,

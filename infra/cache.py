@@ -13,6 +13,7 @@ from infra.containers import (
     FileUpload,
     NetworkAttachment,
     hardened_container,
+    labelled_volume,
 )
 from infra.naming import Naming
 
@@ -68,12 +69,7 @@ class Cache(pulumi.ComponentResource):
         volumes: dict[str, pulumi.Input[str]] = {}
         self.data_volume = None
         if config.persistence != "none":
-            self.data_volume = docker.Volume(
-                f"{name}-data",
-                name=naming.name("cache", "data"),
-                labels=naming.volume_labels(),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+            self.data_volume = labelled_volume(f"{name}-data", naming.name("cache", "data"), naming, self)
             volumes[DATA_DIR] = self.data_volume.name
         redis_conf = password.apply(lambda value: render_redis_config(config, value))
         self.container = hardened_container(

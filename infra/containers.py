@@ -95,6 +95,18 @@ def _hardening(spec: ContainerSpec) -> dict[str, Any]:
     }
 
 
+def labelled_volume(
+    logical_name: str, physical_name: str, naming: Naming, parent: pulumi.Resource
+) -> docker.Volume:
+    """A named volume carrying the stack's labels, so teardown and the policy pack can find it."""
+    return docker.Volume(
+        logical_name,
+        name=physical_name,
+        labels=naming.volume_labels(),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
 def _uploads(files: Sequence[FileUpload]) -> list[docker.ContainerUploadArgs]:
     return [
         docker.ContainerUploadArgs(
@@ -120,12 +132,8 @@ def hardened_container(
     if spec.files:
         # Docker refuses uploads into a read-only container even under a mounted volume, so a never-started
         # writable seed container carries the uploads into a named volume the real container then mounts.
-        files_volume = docker.Volume(
-            naming.name(spec.thing, "files"),
-            name=naming.name(spec.thing, "files"),
-            labels=naming.volume_labels(),
-            opts=pulumi.ResourceOptions(parent=parent),
-        )
+        files_name = naming.name(spec.thing, "files")
+        files_volume = labelled_volume(files_name, files_name, naming, parent)
         seed = docker.Container(
             naming.name(spec.thing, "seed"),
             name=naming.name(spec.thing, "seed"),

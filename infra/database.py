@@ -13,6 +13,7 @@ from infra.containers import (
     FileUpload,
     NetworkAttachment,
     hardened_container,
+    labelled_volume,
 )
 from infra.naming import Naming
 
@@ -62,12 +63,7 @@ class Database(pulumi.ComponentResource):
         self.database_name = database.name
         self.user = database.user
         self.app_user = database.app_user
-        self.data_volume = docker.Volume(
-            f"{name}-data",
-            name=naming.name("db", "data"),
-            labels=naming.volume_labels(),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        self.data_volume = labelled_volume(f"{name}-data", naming.name("db", "data"), naming, self)
         self.container = hardened_container(
             naming,
             ContainerSpec(
