@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
 
 import structlog
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings, SettingsError, get_settings
+from app.core.config import DatabaseSettings, Settings, SettingsError, get_settings, load_database_settings
 from app.core.logging import configure_logging
 from app.core.security import WeakPasswordError, check_password_rules
 from app.crud import users as users_crud
@@ -28,13 +30,13 @@ class CommandError(Exception):
     """A refusal the operator can act on; printed without a trace."""
 
 
-def _ensure_sqlite_directory(settings: Settings) -> None:
+def _ensure_sqlite_directory(settings: DatabaseSettings) -> None:
     url = settings.database_url_with_password
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def migrate(settings: Settings) -> None:
+def migrate(settings: DatabaseSettings) -> None:
     _ensure_sqlite_directory(settings)
     engine = make_engine(settings.database_url_with_password, pool_size=1)
     try:
@@ -43,6 +45,20 @@ def migrate(settings: Settings) -> None:
     finally:
         engine.dispose()
     logger.info("migrations_applied")
+
+
+def hold(marker: Path) -> None:
+    """After a successful migration: mark it, then idle until stopped (SIGTERM ends the process, exit 0).
+
+    An orchestrator that can only wait for a task to be healthy (a Swarm service) learns from the marker
+    that the schema is at head; the migration task holds no connection while it idles.
+    """
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("migrated\n")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    logger.info("migration_holding", marker=str(marker))
+    while True:
+        signal.pause()
 
 
 def create_admin(session: Session, *, email: str, password: str) -> bool:
@@ -59,7 +75,13 @@ def create_admin(session: Session, *, email: str, password: str) -> bool:
         )
     except ValueError as error:
         raise CommandError(f"refused: {error}") from None
-    users_crud.create_user(session=session, user_in=user_in)
+    try:
+        users_crud.create_user(session=session, user_in=user_in)
+    except IntegrityError:
+        # Another process (a second replica starting at the same moment) created it between the look-up and
+        # the insert: the unique email index decides, and the outcome is the same as "already taken".
+        session.rollback()
+        return False
     return True
 
 
@@ -134,7 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     serve_parser.add_argument("--host", default="0.0.0.0")  # noqa: S104 - inside a container, by design
     serve_parser.add_argument("--port", type=int, default=None, help="default: PAP_PORT")
-    commands.add_parser("migrate", help="alembic upgrade head (waits for the database, advisory-locked)")
+    migrate_parser = commands.add_parser(
+        "migrate", help="alembic upgrade head (waits for the database, advisory-locked)"
+    )
+    migrate_parser.add_argument(
+        "--hold",
+        action="store_true",
+        help="then write PAP_MIGRATED_MARKER (default /tmp/pap-migrated) and idle until SIGTERM",
+    )
     admin_parser = commands.add_parser(
         "create-admin", help="create an admin; the password is read from stdin"
     )
@@ -142,15 +171,19 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
 
     try:
-        settings = get_settings()
-        configure_logging(settings.effective_log_level)
+        # Only `serve` reads (and is refused over) the serving settings; the database commands need a login.
+        database_settings = get_settings() if arguments.command == "serve" else load_database_settings()
+        configure_logging(database_settings.effective_log_level)
         if arguments.command == "serve":
+            settings = get_settings()
             serve(settings, host=arguments.host, port=arguments.port or settings.port)
         elif arguments.command == "migrate":
-            migrate(settings)
+            migrate(database_settings)
+            if arguments.hold:
+                hold(Path(os.environ.get("PAP_MIGRATED_MARKER", "/tmp/pap-migrated")))  # noqa: S108
         else:
             password = _read_password_from_stdin()
-            engine = make_engine(settings.database_url_with_password, pool_size=1)
+            engine = make_engine(database_settings.database_url_with_password, pool_size=1)
             try:
                 with make_session_factory(engine)() as session:
                     if not create_admin(session, email=arguments.email, password=password):

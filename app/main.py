@@ -9,6 +9,7 @@ import sentry_sdk
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from app import __version__
 from app.api.router import api_router, root_router
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="Presentation Analytics Platform",
-        version="1.0.0",
+        version=__version__,
         debug=False,  # tracebacks never go to clients; PAP_DEBUG only raises log detail
         docs_url=None,
         redoc_url=None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, ClassVar, Literal, Self, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from limits import parse
@@ -40,20 +40,60 @@ def _read_secret_file(path: Path, setting: str) -> SecretStr:
         raise ValueError(f"PAP_{setting.upper()}_FILE: cannot read {path}: {error.strerror}") from error
 
 
-class Settings(BaseSettings):
-    """Everything the service reads from its environment; names are documented in docs/ARCHITECTURE.md."""
+class DatabaseSettings(BaseSettings):
+    """What a database job reads (the migration): the login, nothing it does not need. A migration task gets
+    no JWT key, Redis password or metrics token, so the serving checks of `Settings` do not apply to it."""
 
     model_config = SettingsConfigDict(env_prefix="PAP_", extra="ignore", case_sensitive=False)
+    secret_settings: ClassVar[tuple[str, ...]] = ("database_password",)
 
     environment: Literal["development", "production"] = "development"
     debug: bool = False
-
-    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
-    secret_key_file: Path | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     database_url: str = "sqlite:///./var/pap.db"
     database_password: SecretStr | None = None
     database_password_file: Path | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _load_secret_files(self) -> Self:
+        for name in self.secret_settings:
+            path: Path | None = getattr(self, f"{name}_file")
+            if path is not None:
+                setattr(self, name, _read_secret_file(path, name))
+        return self
+
+    @property
+    def effective_log_level(self) -> str:
+        """PAP_DEBUG only turns up log detail; nothing else changes (tracebacks never reach clients)."""
+        return "DEBUG" if self.debug else self.log_level
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
+
+    @property
+    def database_url_with_password(self) -> URL:
+        """The SQLAlchemy URL with the password setting put in (the URL itself never carries one)."""
+        url = make_url(self.database_url)
+        if self.database_password is not None:
+            url = url.set(password=self.database_password.get_secret_value())
+        return url
+
+
+class Settings(DatabaseSettings):
+    """Everything the service reads from its environment; names are documented in docs/ARCHITECTURE.md."""
+
+    secret_settings: ClassVar[tuple[str, ...]] = SECRET_SETTINGS
+
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
+    secret_key_file: Path | None = None
+
     db_pool_size: int = Field(default=10, ge=1, le=200)
 
     redis_url: str | None = None
@@ -66,7 +106,6 @@ class Settings(BaseSettings):
     allowed_hosts: CommaSeparated = ["localhost", "127.0.0.1", "testserver"]
     cors_origins: CommaSeparated = []
     docs_enabled: bool = True
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     workers: int = Field(default=1, ge=1, le=64)
     port: int = Field(default=8000, ge=1, le=65535)
     forwarded_allow_ips: str = "127.0.0.1"
@@ -89,11 +128,6 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper_log_level(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
-
     @field_validator("api_rate_limit")
     @classmethod
     def _parse_api_rate_limit(cls, value: str) -> str:
@@ -104,14 +138,6 @@ class Settings(BaseSettings):
         except ValueError as error:
             raise ValueError(f"not a rate limit like '20/2 seconds' or 'off': {error}") from None
         return value
-
-    @model_validator(mode="after")
-    def _load_secret_files(self) -> Self:
-        for name in SECRET_SETTINGS:
-            path: Path | None = getattr(self, f"{name}_file")
-            if path is not None:
-                setattr(self, name, _read_secret_file(path, name))
-        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Self:
@@ -134,23 +160,6 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def effective_log_level(self) -> str:
-        """PAP_DEBUG only turns up log detail; nothing else changes (tracebacks never reach clients)."""
-        return "DEBUG" if self.debug else self.log_level
-
-    @property
-    def is_development(self) -> bool:
-        return self.environment == "development"
-
-    @property
-    def database_url_with_password(self) -> URL:
-        """The SQLAlchemy URL with the password setting put in (the URL itself never carries one)."""
-        url = make_url(self.database_url)
-        if self.database_password is not None:
-            url = url.set(password=self.database_password.get_secret_value())
-        return url
-
-    @property
     def redis_url_with_password(self) -> str | None:
         if self.redis_url is None:
             return None
@@ -162,14 +171,26 @@ class Settings(BaseSettings):
         return urlunsplit(parts._replace(netloc=netloc))
 
 
+SettingsT = TypeVar("SettingsT", bound=DatabaseSettings)
+
+
 class SettingsError(RuntimeError):
     """The environment does not make valid settings; the message names each bad setting, never a value."""
 
 
 def load_settings(**overrides: object) -> Settings:
     """Read the settings, turning validation errors into one message without the input values (secrets)."""
+    return _load(Settings, overrides)
+
+
+def load_database_settings() -> DatabaseSettings:
+    """The database job's settings (the migration); same error messages as `load_settings`."""
+    return _load(DatabaseSettings, {})
+
+
+def _load(kind: type[SettingsT], overrides: dict[str, object]) -> SettingsT:
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return kind(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         reasons = []
         for item in error.errors(include_input=False, include_url=False):

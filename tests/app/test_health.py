@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from app import __version__
 from app.core.config import Settings
 from app.core.redis import RedisCache
 from app.db import make_engine
@@ -57,7 +58,7 @@ def test_health_names_the_failing_dependency_and_recovers(
     )
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as client:
-        healthy = {"status": "healthy", "database": "healthy", "redis": "healthy"}
+        healthy = {"status": "healthy", "database": "healthy", "redis": "healthy", "version": __version__}
         first = client.get("/health")
         assert (first.status_code, first.json()) == (200, healthy)
         with app.state.resources.session_factory() as session:
@@ -68,7 +69,7 @@ def test_health_names_the_failing_dependency_and_recovers(
         down = client.get("/health")
         assert (down.status_code, down.json()) == (
             503,
-            {"status": "unhealthy", "database": "unhealthy", "redis": "healthy"},
+            {"status": "unhealthy", "database": "unhealthy", "redis": "healthy", "version": __version__},
         )
         assert client.get("/health/live").status_code == 200  # the process itself is fine
         # An API call that needs the database says so and when to retry: a 503, never a 500.
@@ -91,7 +92,7 @@ def test_health_names_the_failing_dependency_and_recovers(
         down = client.get("/health")
         assert (down.status_code, down.json()) == (
             503,
-            {"status": "unhealthy", "database": "healthy", "redis": "unhealthy"},
+            {"status": "unhealthy", "database": "healthy", "redis": "unhealthy", "version": __version__},
         )
         # Without Redis the service keeps serving: uncached, rate limits in process.
         assert cache.get_json("probe") is None
@@ -115,7 +116,21 @@ def test_health_reports_redis_disabled_when_not_configured(backend: Backend) -> 
     with TestClient(build_app(backend, redis_url=None)) as client:
         response = client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "healthy", "database": "healthy", "redis": "disabled"}
+    assert response.json() == {
+        "status": "healthy",
+        "database": "healthy",
+        "redis": "disabled",
+        "version": __version__,
+    }
+
+
+def test_health_and_liveness_report_the_running_version(client: TestClient) -> None:
+    """A rolling update is done when every answer carries the new version."""
+    assert __version__
+    health = client.get("/health")
+    assert (health.status_code, health.json()["version"]) == (200, __version__)
+    live = client.get("/health/live")
+    assert (live.status_code, live.json()) == (200, {"status": "alive", "version": __version__})
 
 
 def test_metrics_in_development_show_route_templates(client: TestClient) -> None:

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from app import __version__
 from app.api.deps import ResourcesDep
 from app.core.metrics import CONTENT_TYPE_LATEST, render_metrics
 
@@ -22,10 +23,12 @@ class Health(BaseModel):
     status: State
     database: State
     redis: Literal["healthy", "unhealthy", "disabled"]
+    version: str  # the running build: a rolling update is done when every answer carries the new one
 
 
 class Liveness(BaseModel):
     status: Literal["alive"]
+    version: str
 
 
 def _database_state(resources: ResourcesDep) -> State:
@@ -45,7 +48,12 @@ def health(resources: ResourcesDep) -> JSONResponse:
     if resources.redis is not None:
         redis_state = "healthy" if resources.redis.ping() else "unhealthy"
     healthy = database == "healthy" and redis_state != "unhealthy"
-    body = Health(status="healthy" if healthy else "unhealthy", database=database, redis=redis_state)
+    body = Health(
+        status="healthy" if healthy else "unhealthy",
+        database=database,
+        redis=redis_state,
+        version=__version__,
+    )
     return JSONResponse(
         body.model_dump(), status_code=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE
     )
@@ -54,7 +62,7 @@ def health(resources: ResourcesDep) -> JSONResponse:
 @router.get("/health/live", response_model=Liveness)
 async def live() -> Liveness:
     """200 while the process serves requests; checks nothing else (for container healthchecks)."""
-    return Liveness(status="alive")
+    return Liveness(status="alive", version=__version__)
 
 
 def _require_metrics_token(
