@@ -1,4 +1,4 @@
-"""Backend: the FastAPI service's replicas and the one-shot migration that runs before them."""
+"""Backend: the FastAPI service, replicated and rolled start-first, and the migration that runs before it."""
 
 from __future__ import annotations
 
@@ -9,138 +9,142 @@ import pulumi
 import pulumi_docker as docker
 
 from infra.config import BackendConfig
-from infra.containers import SECRETS_DIR, ContainerSpec, FileUpload, NetworkAttachment, hardened_container
-from infra.credentials import Secrets
+from infra.credentials import Credential, Secrets
+from infra.database import Database
 from infra.naming import Naming
+from infra.networks import Networks
+from infra.swarm import Health, NetworkAttachment, SecretFile, ServiceSpec, hardened_service
 
 TYPE = "pap:platform:Backend"
 UID = 10001
 PORT = 8000
-OWNER_PASSWORD_FILE = f"{SECRETS_DIR}/database_password"
-APP_PASSWORD_FILE = f"{SECRETS_DIR}/database_app_password"
-
-
-def replica_alias(index: int) -> str:
-    return f"backend-{index}"
+ALIAS = "backend"  # the proxy's upstream: the service's name on the app network, never task addresses
+MIGRATED_MARKER = "/tmp/pap-migrated"  # noqa: S108 - on the migration task's private tmpfs
 
 
 @dataclasses.dataclass(frozen=True)
 class DatabaseLogin:
-    """Whom a container logs in to PostgreSQL as: the URL names the user, the password comes as a file."""
+    """Whom a task logs in to PostgreSQL as: the URL names the user, the password comes as a secret file."""
 
     url: str
-    password_file: str
-    password: pulumi.Output[str]
+    password: SecretFile
 
-    def envs(self) -> dict[str, pulumi.Input[str]]:
-        return {"PAP_DATABASE_URL": self.url, "PAP_DATABASE_PASSWORD_FILE": self.password_file}
-
-    def file(self) -> FileUpload:
-        return FileUpload(self.password_file, self.password, secret=True)
+    def env(self) -> dict[str, pulumi.Input[str]]:
+        return {"PAP_DATABASE_URL": self.url, "PAP_DATABASE_PASSWORD_FILE": self.password.path}
 
 
-class MigrationFailedError(RuntimeError):
-    """The migration container exited non-zero: the replicas must not start on a half-migrated schema."""
-
-
-def _require_success(exit_code: int | None) -> str:
-    if exit_code not in (None, 0):
-        raise MigrationFailedError(
-            f"the migrate container exited with {exit_code}; see `docker logs` of the migrate container"
-        )
-    return str(exit_code or 0)
+def _login(database: Database, user: str, credential: Credential) -> DatabaseLogin:
+    return DatabaseLogin(database.url(user), credential.file("database_password"))
 
 
 class Backend(pulumi.ComponentResource):
-    """Migrations exactly once per new service image: one `migrate` container, replicas with it off."""
+    """A migration service that must be healthy (schema at head) before the backend service rolls.
 
-    replicas: list[docker.Container]
-    migrate: docker.Container
-    aliases: list[str]
+    Swarm has no one-shot task that Pulumi can wait for in pulumi-docker 4.x (no job mode), so the migration
+    is a one-replica service running `migrate --hold`: it upgrades the schema as the owner, then idles and
+    reports healthy. The provider waits for that (convergeConfig); a migration that fails never becomes
+    healthy, Swarm rolls the migration service back, the deploy fails, and the backend service, which depends
+    on it, is never touched: the old version keeps serving.
+    """
+
+    service: docker.Service
+    migrate: docker.Service
 
     def __init__(
         self,
         name: str,
+        *,
         naming: Naming,
         config: BackendConfig,
         image: pulumi.Input[str],
         secrets: Secrets,
-        owner_database_url: str,
-        app_database_url: str,
+        database: Database,
         redis_url: str,
         allowed_hosts: Sequence[str],
-        trusted_proxies: pulumi.Input[str],
-        app_network: pulumi.Input[str],
-        data_network: pulumi.Input[str],
+        networks: Networks,
         depends_on: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(TYPE, name, None, opts)
-        files = [
-            FileUpload(f"{SECRETS_DIR}/redis_password", secrets.redis_password, secret=True),
-            FileUpload(f"{SECRETS_DIR}/secret_key", secrets.jwt_key, secret=True),
-            FileUpload(f"{SECRETS_DIR}/metrics_token", secrets.metrics_token, secret=True),
-        ]
-        envs: dict[str, pulumi.Input[str]] = {
+        redis_password = secrets.redis_password.file("redis_password")
+        jwt_key = secrets.jwt_key.file("secret_key")
+        metrics_token = secrets.metrics_token.file("metrics_token")
+        env: dict[str, pulumi.Input[str]] = {
             "PAP_ENVIRONMENT": config.environment,
             "PAP_DB_POOL_SIZE": str(config.db_pool_size),
             "PAP_REDIS_URL": redis_url,
-            "PAP_REDIS_PASSWORD_FILE": f"{SECRETS_DIR}/redis_password",
-            "PAP_SECRET_KEY_FILE": f"{SECRETS_DIR}/secret_key",
-            "PAP_METRICS_TOKEN_FILE": f"{SECRETS_DIR}/metrics_token",
+            "PAP_REDIS_PASSWORD_FILE": redis_password.path,
+            "PAP_SECRET_KEY_FILE": jwt_key.path,
+            "PAP_METRICS_TOKEN_FILE": metrics_token.path,
             "PAP_ALLOWED_HOSTS": ",".join(allowed_hosts),
             "PAP_DOCS_ENABLED": str(config.docs_enabled).lower(),
             "PAP_LOG_LEVEL": config.log_level,
             "PAP_WORKERS": str(config.workers),
             "PAP_PORT": str(PORT),
-            "PAP_FORWARDED_ALLOW_IPS": trusted_proxies,
+            # The proxy reaches the backends from its address on the app network, and only it is trusted
+            # for X-Forwarded-For (the client address the rate limits count).
+            "PAP_FORWARDED_ALLOW_IPS": networks.app_subnet,
+            "PAP_RUN_MIGRATIONS": "false",
         }
         if config.cors_origins:
-            envs["PAP_CORS_ORIGINS"] = ",".join(config.cors_origins)
+            env["PAP_CORS_ORIGINS"] = ",".join(config.cors_origins)
+        files = [redis_password, jwt_key, metrics_token]
         if config.bootstrap_admin_email is not None and secrets.admin_password is not None:
-            files.append(FileUpload(f"{SECRETS_DIR}/admin_password", secrets.admin_password, secret=True))
-            envs["PAP_BOOTSTRAP_ADMIN_EMAIL"] = config.bootstrap_admin_email
-            envs["PAP_BOOTSTRAP_ADMIN_PASSWORD_FILE"] = f"{SECRETS_DIR}/admin_password"
+            admin_password = secrets.admin_password.file("admin_password")
+            files.append(admin_password)
+            env["PAP_BOOTSTRAP_ADMIN_EMAIL"] = config.bootstrap_admin_email
+            env["PAP_BOOTSTRAP_ADMIN_PASSWORD_FILE"] = admin_password.path
 
-        # Least privilege: only the migration logs in as the owner (DDL); the replicas, which serve requests,
-        # log in as the application role, which may change rows but not the schema, and never see the owner's
-        # password.
-        owner = DatabaseLogin(owner_database_url, OWNER_PASSWORD_FILE, secrets.database_password)
-        app = DatabaseLogin(app_database_url, APP_PASSWORD_FILE, secrets.database_app_password)
-        migrate_spec = ContainerSpec(
-            thing="migrate",
-            role="migrate",
-            image=image,
-            uid=UID,
-            limits=config.limits,
-            networks=[NetworkAttachment(data_network)],
-            envs={**envs, **owner.envs(), "PAP_RUN_MIGRATIONS": "true"},
-            command=["migrate"],
-            files=[owner.file(), *files],
-            one_shot=True,
-        )
-        self.migrate = hardened_container(naming, migrate_spec, parent=self, depends_on=depends_on)
-        # `attach` makes the provider wait for the exit but not check its code: this label does, failing the
-        # deploy before a replica starts on a schema the migration left behind.
-        migration_result = self.migrate.exit_code.apply(_require_success)
-        self.aliases = [replica_alias(index) for index in range(1, config.replicas + 1)]
-        self.replicas = [
-            hardened_container(
-                naming,
-                dataclasses.replace(
-                    migrate_spec,
-                    thing=alias,
-                    role="backend",
-                    networks=[NetworkAttachment(app_network, (alias,)), NetworkAttachment(data_network)],
-                    envs={**envs, **app.envs(), "PAP_RUN_MIGRATIONS": "false"},
-                    files=[app.file(), *files],
-                    command=None,  # the image's `serve`
-                    one_shot=False,
-                    extra_labels={"pap.migration-exit-code": migration_result},
+        # Least privilege: only the migration logs in as the owner (DDL) and it needs nothing else; the
+        # backends, which serve requests, log in as the application role (rows, no schema) and never see the
+        # owner's password.
+        owner = _login(database, database.user, secrets.database_password)
+        app = _login(database, database.app_user, secrets.database_app_password)
+        self.migrate = hardened_service(
+            naming,
+            ServiceSpec(
+                thing="migrate",
+                role="migrate",
+                image=image,
+                uid=UID,
+                resources=config,
+                networks=[NetworkAttachment(networks.data.name)],
+                env={
+                    "PAP_ENVIRONMENT": config.environment,
+                    "PAP_LOG_LEVEL": config.log_level,
+                    "PAP_MIGRATED_MARKER": MIGRATED_MARKER,
+                    **owner.env(),
+                },
+                args=["migrate", "--hold"],
+                secrets=[owner.password],
+                health=Health(
+                    tests=("CMD", "test", "-f", MIGRATED_MARKER), interval="2s", start_period="120s"
                 ),
-                parent=self,
-                depends_on=[*depends_on, self.migrate],
-            )
-            for alias in self.aliases
-        ]
-        self.register_outputs({"replicas": [replica.name for replica in self.replicas]})
+            ),
+            parent=self,
+            depends_on=depends_on,
+        )
+        self.service = hardened_service(
+            naming,
+            ServiceSpec(
+                thing="backend",
+                role="backend",
+                image=image,
+                uid=UID,
+                resources=config,
+                networks=[
+                    NetworkAttachment(networks.app.name, (ALIAS,)),
+                    NetworkAttachment(networks.data.name),
+                ],
+                env={**env, **app.env()},
+                secrets=[app.password, *files],
+                replicas=config.replicas,
+                # A new task is healthy before an old one stops: the service never has fewer healthy tasks.
+                order="start-first",
+                health=Health(start_period="30s"),
+                stop_grace_period="30s",  # uvicorn finishes in-flight requests on SIGTERM
+            ),
+            parent=self,
+            depends_on=[*depends_on, self.migrate],
+        )
+        self.register_outputs({"service": self.service.name, "migrate": self.migrate.name})

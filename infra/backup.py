@@ -6,20 +6,24 @@ import pulumi
 import pulumi_docker as docker
 
 from infra.config import BackupConfig
-from infra.containers import (
-    SECRETS_DIR,
-    ContainerSpec,
-    FileUpload,
-    NetworkAttachment,
-    hardened_container,
-    labelled_volume,
-)
+from infra.credentials import Secrets
+from infra.database import Database
 from infra.naming import Naming
+from infra.networks import Networks
+from infra.swarm import (
+    DATA_NODE_CONSTRAINT,
+    Health,
+    NetworkAttachment,
+    SecretFile,
+    ServiceSpec,
+    hardened_service,
+    labelled_volume,
+    swarm_secret,
+)
 
 TYPE = "pap:platform:Backup"
 UID = 10040
 BACKUP_DIR = "/backups"
-PGPASS_FILE = f"{SECRETS_DIR}/pgpass"
 SECONDS_PER_HOUR = 3600
 
 
@@ -35,49 +39,53 @@ def schedule_env(config: BackupConfig) -> dict[str, str]:
 
 
 class Backup(pulumi.ComponentResource):
-    container: docker.Container
+    service: docker.Service
     volume: docker.Volume
 
     def __init__(
         self,
         name: str,
+        *,
         naming: Naming,
         config: BackupConfig,
         image: pulumi.Input[str],
-        database_host: str,
-        database_port: int,
-        database_name: str,
-        database_user: str,
-        password: pulumi.Output[str],
-        data_network: pulumi.Input[str],
-        database: docker.Container,
+        database: Database,
+        secrets: Secrets,
+        networks: Networks,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(TYPE, name, None, opts)
         self.volume = labelled_volume(f"{name}-volume", naming.name("backups"), naming, self)
-        pgpass = password.apply(lambda value: f"{database_host}:{database_port}:*:{database_user}:{value}\n")
-        self.container = hardened_container(
+        pgpass_line = secrets.database_password.value.apply(
+            lambda value: f"{database.host}:{database.port}:*:{database.user}:{value}\n"
+        )
+        pgpass = SecretFile("pgpass", swarm_secret(naming, "pgpass", pgpass_line, parent=self))
+        self.service = hardened_service(
             naming,
-            ContainerSpec(
+            ServiceSpec(
                 thing="backup",
                 role="backup",
                 image=image,
                 uid=UID,
-                limits=config.limits,
-                networks=[NetworkAttachment(data_network)],
-                envs={
-                    "PGHOST": database_host,
-                    "PGPORT": str(database_port),
-                    "PGDATABASE": database_name,
-                    "PGUSER": database_user,
-                    "PGPASSFILE": PGPASS_FILE,
+                resources=config,
+                networks=[NetworkAttachment(networks.data.name)],
+                env={
+                    "PGHOST": database.host,
+                    "PGPORT": str(database.port),
+                    "PGDATABASE": database.database_name,
+                    "PGUSER": database.user,
+                    "PGPASSFILE": pgpass.path,
                     **schedule_env(config),
                 },
-                files=[FileUpload(PGPASS_FILE, pgpass, secret=True)],
+                secrets=[pgpass],
                 volumes={BACKUP_DIR: self.volume.name},
-                start_period="120s",  # the first backup runs at start
+                order="stop-first",  # one writer per backups volume
+                constraints=[DATA_NODE_CONSTRAINT],
+                health=Health(
+                    interval="10s", timeout="10s", start_period="120s"
+                ),  # the first backup runs at start
             ),
             parent=self,
-            depends_on=[database],
+            depends_on=[database.service],
         )
-        self.register_outputs({"container": self.container.name, "volume": self.volume.name})
+        self.register_outputs({"service": self.service.name, "volume": self.volume.name})

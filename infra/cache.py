@@ -1,4 +1,4 @@
-"""Cache: Redis 7 with a required password, persistence per stack, maxmemory below its container limit."""
+"""Cache: Redis 7 with a required password, persistence per stack, maxmemory below its limit, pinned."""
 
 from __future__ import annotations
 
@@ -6,24 +6,25 @@ import pulumi
 import pulumi_docker as docker
 
 from infra.config import CacheConfig
-from infra.containers import (
-    FILES_DIR,
-    SECRETS_DIR,
-    ContainerSpec,
-    FileUpload,
-    NetworkAttachment,
-    hardened_container,
-    labelled_volume,
-)
+from infra.credentials import Secrets
 from infra.naming import Naming
+from infra.networks import Networks
+from infra.swarm import (
+    DATA_NODE_CONSTRAINT,
+    Health,
+    NetworkAttachment,
+    SecretFile,
+    ServiceSpec,
+    hardened_service,
+    labelled_volume,
+    swarm_secret,
+)
 
 TYPE = "pap:platform:Cache"
 UID = 10020
 PORT = 6379
 ALIAS = "cache"
 DATA_DIR = "/data"
-CONFIG_FILE = f"{FILES_DIR}/redis.conf"
-PASSWORD_FILE = f"{SECRETS_DIR}/redis_password"
 
 _PERSISTENCE: dict[str, list[str]] = {
     "none": ['save ""', "appendonly no"],
@@ -33,7 +34,7 @@ _PERSISTENCE: dict[str, list[str]] = {
 
 
 def render_redis_config(config: CacheConfig, password: str) -> str:
-    """redis.conf for the cache container (the image runs `redis-server /run/pap/redis.conf`)."""
+    """redis.conf for the cache (the image runs `redis-server <file>`); it holds `requirepass`: a secret."""
     lines = [
         "bind 0.0.0.0",
         f"port {PORT}",
@@ -50,7 +51,7 @@ def render_redis_config(config: CacheConfig, password: str) -> str:
 
 
 class Cache(pulumi.ComponentResource):
-    container: docker.Container
+    service: docker.Service
     data_volume: docker.Volume | None
     host = ALIAS
     port = PORT
@@ -58,11 +59,12 @@ class Cache(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
+        *,
         naming: Naming,
         config: CacheConfig,
         image: pulumi.Input[str],
-        password: pulumi.Output[str],
-        data_network: pulumi.Input[str],
+        secrets: Secrets,
+        networks: Networks,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(TYPE, name, None, opts)
@@ -71,25 +73,26 @@ class Cache(pulumi.ComponentResource):
         if config.persistence != "none":
             self.data_volume = labelled_volume(f"{name}-data", naming.name("cache", "data"), naming, self)
             volumes[DATA_DIR] = self.data_volume.name
-        redis_conf = password.apply(lambda value: render_redis_config(config, value))
-        self.container = hardened_container(
+        redis_conf = secrets.redis_password.value.apply(lambda value: render_redis_config(config, value))
+        conf = SecretFile("redis.conf", swarm_secret(naming, "redis-conf", redis_conf, parent=self))
+        password = secrets.redis_password.file("redis_password")  # for the health check's redis-cli
+        self.service = hardened_service(
             naming,
-            ContainerSpec(
+            ServiceSpec(
                 thing="cache",
                 role="cache",
                 image=image,
                 uid=UID,
-                limits=config.limits,
-                networks=[NetworkAttachment(data_network, (ALIAS,))],
-                envs={"REDIS_PASSWORD_FILE": PASSWORD_FILE, "REDIS_PORT": str(PORT)},
-                files=[
-                    # It holds `requirepass`, so it is a secret file too.
-                    FileUpload(CONFIG_FILE, redis_conf, secret=True),
-                    FileUpload(PASSWORD_FILE, password, secret=True),
-                ],
+                resources=config,
+                networks=[NetworkAttachment(networks.data.name, (ALIAS,))],
+                env={"REDIS_PASSWORD_FILE": password.path, "REDIS_PORT": str(PORT)},
+                args=["redis-server", conf.path],
+                secrets=[conf, password],
                 volumes=volumes,
-                start_period="10s",
+                order="stop-first",  # one writer per append-only file
+                constraints=[DATA_NODE_CONSTRAINT],
+                health=Health(start_period="10s"),
             ),
             parent=self,
         )
-        self.register_outputs({"container": self.container.name})
+        self.register_outputs({"service": self.service.name})

@@ -27,13 +27,45 @@ class _Model(BaseModel):
 
 
 class Limits(_Model):
-    """A container's share of the engine (CIS 5.11 / 5.12)."""
+    """The most a service's task may take of its node (CIS 5.11 / 5.12)."""
 
     memory_mb: int = Field(ge=32, le=65536)
     cpus: float = Field(gt=0, le=64)
 
 
-class BackendConfig(_Model):
+class Reservations(_Model):
+    """What the scheduler sets aside for each task: a node without it free gets no task."""
+
+    memory_mb: int = Field(ge=0, le=65536)
+    cpus: float = Field(ge=0, le=64)
+
+
+class ServiceResources(_Model):
+    """Limits and reservations of one Swarm service; a reservation above its limit could never run."""
+
+    limits: Limits = Limits(memory_mb=512, cpus=1.0)
+    reservations: Reservations | None = None  # None: a quarter of the memory limit, a tenth of the CPUs
+
+    @property
+    def reserved(self) -> Reservations:
+        if self.reservations is not None:
+            return self.reservations
+        # CPU is reserved thinly: a start-first update runs one extra task, and a reservation the node
+        # cannot grant leaves that task pending and stalls the rollout.
+        return Reservations(memory_mb=self.limits.memory_mb // 4, cpus=round(self.limits.cpus / 10, 3))
+
+    @model_validator(mode="after")
+    def _reservations_within_limits(self) -> ServiceResources:
+        reserved = self.reserved
+        if reserved.memory_mb > self.limits.memory_mb or reserved.cpus > self.limits.cpus:
+            raise ValueError(
+                f"reservations ({reserved.memory_mb} MB, {reserved.cpus:g} CPUs) must not exceed "
+                f"limits ({self.limits.memory_mb} MB, {self.limits.cpus:g} CPUs)"
+            )
+        return self
+
+
+class BackendConfig(ServiceResources):
     replicas: int = Field(default=1, ge=1, le=10)
     workers: int = Field(default=1, ge=1, le=16)
     environment: Literal["development", "production"] = "development"
@@ -45,10 +77,18 @@ class BackendConfig(_Model):
     limits: Limits = Limits(memory_mb=512, cpus=1.0)
 
 
-class DatabaseConfig(_Model):
+def backend_connections(backend: BackendConfig) -> int:
+    """The most connections the backends can hold: every worker of every task (one extra task during a
+    start-first update) with a full pool plus SQLAlchemy's default overflow of 10, and a few for the rest."""
+    return (backend.replicas + 1) * backend.workers * (backend.db_pool_size + 10) + 10
+
+
+class DatabaseConfig(ServiceResources):
     name: str = Field(default="pap", pattern=r"^[a-z][a-z0-9_]{0,62}$")
     user: str = Field(default="pap", pattern=r"^[a-z][a-z0-9_]{0,62}$")  # owner: migrations and backups
     app_user: str = Field(default="pap_app", pattern=r"^[a-z][a-z0-9_]{0,62}$")  # the backends: rows only
+    # Fixed, not derived from backend.replicas: scaling the backends must not restart PostgreSQL.
+    max_connections: int = Field(default=200, ge=20, le=5000)
     limits: Limits = Limits(memory_mb=512, cpus=1.0)
 
     @model_validator(mode="after")
@@ -58,7 +98,7 @@ class DatabaseConfig(_Model):
         return self
 
 
-class CacheConfig(_Model):
+class CacheConfig(ServiceResources):
     persistence: Literal["none", "rdb", "aof"] = "none"
     limits: Limits = Limits(memory_mb=128, cpus=0.5)
 
@@ -68,7 +108,7 @@ class CacheConfig(_Model):
         return max(16, self.limits.memory_mb * 3 // 4)
 
 
-class ProxyConfig(_Model):
+class ProxyConfig(ServiceResources):
     bind_address: IPv4Address = IPv4Address("127.0.0.1")
     https_port: int = Field(default=8443, ge=1, le=65535)
     http_port: int = Field(default=8080, ge=1, le=65535)
@@ -121,7 +161,7 @@ class TlsConfig(_Model):
         return self
 
 
-class BackupConfig(_Model):
+class BackupConfig(ServiceResources):
     interval_hours: int = Field(default=24, ge=1, le=168)
     keep_count: int = Field(default=7, ge=1, le=1000)
     keep_days: int = Field(default=14, ge=1, le=3650)
@@ -136,6 +176,21 @@ class PromotionConfig(_Model):
     pinned_image: str | None = Field(default=None, pattern=IMAGE_ID_PATTERN)
 
 
+class NetworkConfig(_Model):
+    # IPsec between nodes for the internal overlays (app, data); the edge carries only TLS already.
+    encrypted: bool = True
+
+
+class RotationConfig(_Model):
+    """Bump a number to rotate that secret on the next `pulumi up` (a pulumi_random keeper)."""
+
+    # Not the owner's password: PostgreSQL keeps the one initdb set (rotate it with ALTER ROLE by hand).
+    database_app_password: int = Field(default=0, ge=0)
+    redis_password: int = Field(default=0, ge=0)
+    jwt_key: int = Field(default=0, ge=0)
+    metrics_token: int = Field(default=0, ge=0)
+
+
 class StackConfig(_Model):
     base_image: str = Field(default="debian:bookworm-slim", pattern=r"^[a-z0-9][a-z0-9._/:@-]*$")
     backend: BackendConfig = BackendConfig()
@@ -145,6 +200,22 @@ class StackConfig(_Model):
     tls: TlsConfig = TlsConfig()
     backup: BackupConfig = BackupConfig()
     promotion: PromotionConfig = PromotionConfig()
+    network: NetworkConfig = NetworkConfig()
+    rotation: RotationConfig = RotationConfig()
+
+    @model_validator(mode="after")
+    def _connections_suffice(self) -> StackConfig:
+        needed = backend_connections(self.backend)
+        if needed > self.database.max_connections:
+            backend = self.backend
+            raise ValueError(
+                f"database.maxConnections ({self.database.max_connections}) is below what the backends may "
+                f"open ({needed} = (backend.replicas {backend.replicas} + 1 during a rolling update) x "
+                f"backend.workers {backend.workers} x (backend.dbPoolSize {backend.db_pool_size} + 10 "
+                f"overflow) + 10 for the migration and backups): raise database.maxConnections to {needed} "
+                "or more"
+            )
+        return self
 
     @property
     def builds_service_image(self) -> bool:

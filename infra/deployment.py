@@ -10,7 +10,6 @@ from collections.abc import Mapping
 import pulumi
 
 from infra import outputs
-from infra.backend import PORT as BACKEND_PORT
 from infra.backend import Backend
 from infra.backup import Backup
 from infra.cache import Cache
@@ -28,21 +27,13 @@ from infra.tls import Tls
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
-def _first_subnet(ipam_configs: object) -> str:
-    # The proxy's address on the app network is assigned by Docker; trusting the network's subnet lets the
-    # service read the client address from X-Forwarded-For set by the proxy and nobody else.
-    for ipam in ipam_configs or []:  # type: ignore[attr-defined]
-        subnet = ipam.get("subnet") if isinstance(ipam, dict) else getattr(ipam, "subnet", None)
-        if subnet:
-            return str(subnet)
-    return "127.0.0.1"
-
-
 def deploy(config: StackConfig, stack: str) -> Mapping[str, pulumi.Input[object]]:
     """Declares every resource of the stack; returns the stack outputs by their names in `infra.outputs`."""
     naming = Naming(PROJECT, stack)
-    networks = Networks("networks", naming)
-    secrets = Secrets("secrets", with_admin=config.backend.bootstrap_admin_email is not None)
+    networks = Networks("networks", naming, config.network)
+    secrets = Secrets(
+        "secrets", naming, config.rotation, with_admin=config.backend.bootstrap_admin_email is not None
+    )
     tls = Tls("tls", config.tls, config.proxy.server_names, stack)
     images = Images("images", naming, config.base_image, build_service=config.builds_service_image)
     if images.service is not None:
@@ -52,56 +43,46 @@ def deploy(config: StackConfig, stack: str) -> Mapping[str, pulumi.Input[object]
 
     database = Database(
         "database",
-        naming,
-        config.database,
-        config.backend,
-        images.database,
-        secrets.database_password,
-        secrets.database_app_password,
-        networks.data.name,
+        naming=naming,
+        database=config.database,
+        image=images.database,
+        secrets=secrets,
+        networks=networks,
     )
-    cache = Cache("cache", naming, config.cache, images.cache, secrets.redis_password, networks.data.name)
+    cache = Cache(
+        "cache", naming=naming, config=config.cache, image=images.cache, secrets=secrets, networks=networks
+    )
     backend = Backend(
         "backend",
-        naming,
-        config.backend,
-        service_image,
-        secrets,
-        owner_database_url=database.url(database.user),
-        app_database_url=database.url(database.app_user),
+        naming=naming,
+        config=config.backend,
+        image=service_image,
+        secrets=secrets,
+        database=database,
         redis_url=f"redis://{cache.host}:{cache.port}/0",
         allowed_hosts=list(dict.fromkeys([*config.proxy.server_names, *LOCAL_HOSTS])),
-        trusted_proxies=networks.app.ipam_configs.apply(_first_subnet),
-        app_network=networks.app.name,
-        data_network=networks.data.name,
-        depends_on=[database.container, cache.container],
+        networks=networks,
+        depends_on=[database.service, cache.service],
     )
     proxy = Proxy(
         "proxy",
-        naming,
-        config.proxy,
-        config.tls,
-        images.proxy,
-        tls.certificate_pem,
-        tls.private_key_pem,
-        backend.aliases,
-        BACKEND_PORT,
-        backend.replicas,
-        networks.edge.name,
-        networks.app.name,
+        naming=naming,
+        proxy=config.proxy,
+        tls_config=config.tls,
+        image=images.proxy,
+        certificate_pem=tls.certificate_pem,
+        private_key_pem=tls.private_key_pem,
+        backend=backend,
+        networks=networks,
     )
     backup = Backup(
         "backup",
-        naming,
-        config.backup,
-        images.backup,
-        database.host,
-        database.port,
-        database.database_name,
-        database.user,
-        secrets.database_password,
-        networks.data.name,
-        database.container,
+        naming=naming,
+        config=config.backup,
+        image=images.backup,
+        database=database,
+        secrets=secrets,
+        networks=networks,
     )
     exported: dict[str, pulumi.Input[object]] = {
         outputs.URL: proxy.url,
@@ -115,8 +96,9 @@ def deploy(config: StackConfig, stack: str) -> Mapping[str, pulumi.Input[object]
         outputs.APP_NETWORK: networks.app.name,
         outputs.DATA_NETWORK: networks.data.name,
         outputs.BACKUP_VOLUME: backup.volume.name,
-        outputs.BACKUP_CONTAINER: backup.container.name,
+        outputs.BACKUP_SERVICE: backup.service.name,
+        outputs.BACKEND_SERVICE: backend.service.name,
     }
     if secrets.admin_password is not None:
-        exported[outputs.ADMIN_PASSWORD] = secrets.admin_password
+        exported[outputs.ADMIN_PASSWORD] = secrets.admin_password.value
     return exported

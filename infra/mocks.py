@@ -24,6 +24,9 @@ SIG_KEY = rpc._special_sig_key
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STACK_OUTPUTS_DIRS = (REPO_ROOT / "var" / "stack-outputs", REPO_ROOT / "infra" / "fixtures" / "stack-outputs")
 
+GATEWAY_BRIDGE = "docker_gwbridge"
+BINDING_OPTION = "com.docker.network.bridge.host_binding_ipv4"
+
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
@@ -147,7 +150,9 @@ class RealisticMocks(pulumi.runtime.Mocks):
             "tls:index/locallySignedCert:LocallySignedCert": self._locally_signed_cert,
             "docker:index/remoteImage:RemoteImage": self._remote_image,
             "docker:index/network:Network": self._network,
-            "docker:index/container:Container": self._container,
+            "docker:index/service:Service": self._service,
+            "docker:index/secret:Secret": self._swarm_object,
+            "docker:index/serviceConfig:ServiceConfig": self._swarm_object,
             "docker:index/volume:Volume": self._volume,
             "pulumi:pulumi:StackReference": self._stack_reference,
         }
@@ -161,7 +166,19 @@ class RealisticMocks(pulumi.runtime.Mocks):
         return identifier, {**inputs, **computed}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
-        return {}, None
+        invoke = args.token
+        if invoke == "docker:index/getNetwork:getNetwork" and args.args.get("name") == GATEWAY_BRIDGE:
+            # A swarm node's gateway bridge as tools/docker-engine.sh (and the README) prepare it.
+            return {
+                "id": _digest(GATEWAY_BRIDGE)[:64],
+                "name": GATEWAY_BRIDGE,
+                "driver": "bridge",
+                "scope": "local",
+                "internal": False,
+                "options": {BINDING_OPTION: "127.0.0.1"},
+                "ipamConfigs": [],
+            }, []
+        raise NotImplementedError(f"the offline plan has no answer for the invoke {args.token} {args.args}")
 
     @staticmethod
     def _random_password(name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -232,11 +249,13 @@ class RealisticMocks(pulumi.runtime.Mocks):
         return _digest(inputs.get("name"))[:64], {"ipamConfigs": ipam, "scope": "local"}
 
     @staticmethod
-    def _container(name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        computed: dict[str, Any] = {"hostname": _digest(inputs.get("name"))[:12]}
-        if inputs.get("mustRun") is False:
-            computed["exitCode"] = 0
-        return _digest(inputs.get("name"), inputs.get("image")), computed
+    def _service(name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        return _digest(inputs.get("name"))[:25], {}
+
+    @staticmethod
+    def _swarm_object(name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        # Swarm IDs are 25 characters; a new name (new content) is a new object.
+        return _digest(inputs.get("name"), inputs.get("data"))[:25], {}
 
     @staticmethod
     def _volume(name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:

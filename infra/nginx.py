@@ -17,6 +17,7 @@ HTTPS_PORT = 8443
 HTTP_PORT = 8080
 HEALTH_PORT = 8081
 HEALTH_PATH = "/healthz"
+SWARM_DNS = "127.0.0.11"  # the embedded DNS server every task on a user-defined network has
 
 LOGIN_PATH = "/api/v1/auth/login"
 API_PREFIX = "/api/v1/"
@@ -111,7 +112,7 @@ def _proxied_location(
     # nginx is authoritative for these headers: the service sets the same ones (needed when reached directly);
     # and without hiding them every proxied answer would carry each header twice.
     hidden = [_d("proxy_hide_header", name) for name, _ in (*SECURITY_HEADERS, *extra_headers)]
-    body += [_d("proxy_pass", "http://backend"), *hidden, *_headers(extra_headers)]
+    body += [_d("proxy_pass", "http://$backend"), *hidden, *_headers(extra_headers)]
     args = (modifier, path) if modifier else (path,)
     return _d("location", *args, block=body)
 
@@ -142,26 +143,13 @@ def _redirect_target(https_port: int) -> str:
 def render_nginx_config(
     proxy: ProxyConfig,
     profile: TlsProfile,
-    upstream_hosts: Sequence[str],
+    upstream_host: str,
     backend_port: int,
     files: NginxFiles | None = None,
 ) -> str:
-    """nginx.conf for the proxy: TLS edge, security headers, rate limits, upstream over every replica."""
-    if not upstream_hosts:
-        raise ValueError("the proxy needs at least one backend replica")
+    """nginx.conf for the proxy: TLS edge, security headers, rate limits, backends by their service name."""
     files = files or NginxFiles()
     run = files.runtime_dir
-    upstream = _d(
-        "upstream",
-        "backend",
-        block=[
-            *(
-                _d("server", f"{host}:{backend_port}", "max_fails=3", "fail_timeout=10s")
-                for host in upstream_hosts
-            ),
-            _d("keepalive", 32),
-        ],
-    )
     request_id_map = _d(
         "map",
         "$http_x_request_id",
@@ -175,6 +163,13 @@ def render_nginx_config(
             _d("server_name", *proxy.server_names),
             *_tls_directives(profile, files),
             *_headers(),
+            # The backend service's name, resolved by Swarm's DNS to the tasks that are healthy now (the
+            # services are DNS round robin: see infra/swarm.py). A variable makes nginx resolve it again every
+            # `valid` seconds instead of once at start, and a refused connection goes to the next address.
+            # No upstream keepalive: a pooled connection would stay pinned to a task being stopped.
+            _d("resolver", SWARM_DNS, "valid=2s", "ipv6=off"),
+            _d("resolver_timeout", "2s"),
+            _d("set", "$backend", f"{upstream_host}:{backend_port}"),
             _d("proxy_http_version", "1.1"),
             _d("proxy_set_header", "Connection", ""),
             _d("proxy_set_header", "Host", "$host"),
@@ -237,7 +232,6 @@ def render_nginx_config(
             _d("limit_req_zone", "$binary_remote_addr", "zone=login:10m", f"rate={LOGIN_RATE}"),
             _d("limit_req_status", 429),
             request_id_map,
-            upstream,
             tls_server,
             redirect_server,
             health_server,

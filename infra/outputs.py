@@ -11,7 +11,8 @@ EDGE_NETWORK = "edgeNetwork"
 APP_NETWORK = "appNetwork"
 DATA_NETWORK = "dataNetwork"
 BACKUP_VOLUME = "backupVolume"
-BACKUP_CONTAINER = "backupContainer"
+BACKUP_SERVICE = "backupService"
+BACKEND_SERVICE = "backendService"
 ADMIN_PASSWORD = "adminPassword"  # noqa: S105 - an output name; secret; only when backend.bootstrapAdminEmail is set
 
 ALL = (
@@ -26,5 +27,6 @@ ALL = (
     APP_NETWORK,
     DATA_NETWORK,
     BACKUP_VOLUME,
-    BACKUP_CONTAINER,
+    BACKUP_SERVICE,
+    BACKEND_SERVICE,
 )

@@ -1,35 +1,50 @@
-"""Proxy: nginx, the only container with published ports, its config rendered from the stack config."""
+"""Proxy: nginx, the only service that publishes ports, its config rendered from the stack config."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import ipaddress
 
 import pulumi
 import pulumi_docker as docker
 
+from infra.backend import ALIAS as BACKEND_ALIAS
+from infra.backend import PORT as BACKEND_PORT
+from infra.backend import Backend
 from infra.config import ProxyConfig, TlsConfig
-from infra.containers import (
+from infra.naming import Naming
+from infra.networks import Networks
+from infra.nginx import HTTP_PORT, HTTPS_PORT, NginxFiles, render_nginx_config
+from infra.swarm import (
     FILES_DIR,
-    SECRETS_DIR,
-    ContainerSpec,
-    FileUpload,
+    INGRESS_NODE_CONSTRAINT,
+    ConfigFile,
+    Health,
     NetworkAttachment,
     Port,
-    hardened_container,
+    SecretFile,
+    ServiceSpec,
+    hardened_service,
+    swarm_config,
+    swarm_secret,
 )
-from infra.naming import Naming
-from infra.nginx import HTTP_PORT, HTTPS_PORT, NginxFiles, render_nginx_config
 
 TYPE = "pap:platform:Proxy"
 UID = 10030
 ALIAS = "proxy"
+GATEWAY_BRIDGE = "docker_gwbridge"
+BINDING_OPTION = "com.docker.network.bridge.host_binding_ipv4"
+TLS_KEY = "tls_key"
 CONTAINER_FILES = NginxFiles(
     certificate=f"{FILES_DIR}/nginx/tls/server.crt",
-    private_key=f"{SECRETS_DIR}/tls_key",
+    private_key=f"/run/secrets/{TLS_KEY}",
     mime_types="/etc/nginx/mime.types",
-    runtime_dir="/tmp",  # noqa: S108 - the container's private tmpfs
+    runtime_dir="/tmp",  # noqa: S108 - the task's private tmpfs
 )
 CONFIG_FILE = f"{FILES_DIR}/nginx/nginx.conf"
+
+
+class IngressBindingError(Exception):
+    """The engine would publish the proxy's ports on another address than the stack config says."""
 
 
 def public_url(proxy: ProxyConfig) -> str:
@@ -37,62 +52,92 @@ def public_url(proxy: ProxyConfig) -> str:
     return f"https://{proxy.server_names[0]}{port}/"
 
 
+def check_ingress_binding(bind_address: str, bridge_options: dict[str, str] | None, stack: str) -> None:
+    """Swarm publishes a host-mode port on every address of the node unless the node's docker_gwbridge
+    says otherwise: its `host_binding_ipv4` option is the one place the engine takes a bind address, so the
+    program refuses a stack whose proxy.bindAddress the engine would not honour."""
+    bound = (bridge_options or {}).get(BINDING_OPTION, "0.0.0.0")  # noqa: S104 - Docker's default
+    if ipaddress.ip_address(bound) == ipaddress.ip_address(bind_address):
+        return
+    raise IngressBindingError(
+        f"stack '{stack}': proxy.bindAddress is {bind_address}, but this engine publishes service ports on "
+        f"{bound} ({GATEWAY_BRIDGE} option {BINDING_OPTION}). Swarm cannot bind a published port to one "
+        f"address by itself: recreate {GATEWAY_BRIDGE} with `--opt {BINDING_OPTION}={bind_address}` before "
+        f"`docker swarm init` (tools/docker-engine.sh does; README, 'Prerequisites'), or set "
+        f"proxy.bindAddress to {bound}."
+    )
+
+
+def gateway_bridge_options(stack: str) -> dict[str, str]:
+    """docker_gwbridge's options; the bridge exists on every swarm node and only there."""
+    try:
+        bridge = docker.get_network(name=GATEWAY_BRIDGE)
+    except Exception as error:  # the provider reports a missing network as a generic invoke failure
+        raise IngressBindingError(
+            f"stack '{stack}': the Docker engine has no {GATEWAY_BRIDGE} network, so it is not a swarm node "
+            f"and cannot run the platform's services. Make it a swarm manager first: `docker swarm init` "
+            f"(README, 'Prerequisites'; tools/docker-engine.sh does it here). ({error})"
+        ) from None
+    return dict(bridge.options or {})
+
+
 class Proxy(pulumi.ComponentResource):
-    container: docker.Container
+    service: docker.Service
     url: str
 
     def __init__(
         self,
         name: str,
+        *,
         naming: Naming,
         proxy: ProxyConfig,
         tls_config: TlsConfig,
         image: pulumi.Input[str],
         certificate_pem: pulumi.Input[str],
         private_key_pem: pulumi.Output[str],
-        backend_aliases: Sequence[str],
-        backend_port: int,
-        backends: Sequence[docker.Container],
-        edge_network: pulumi.Input[str],
-        app_network: pulumi.Input[str],
+        backend: Backend,
+        networks: Networks,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(TYPE, name, None, opts)
+        check_ingress_binding(str(proxy.bind_address), gateway_bridge_options(naming.stack), naming.stack)
+        # One upstream name, the backend service's: Swarm's DNS answers with the healthy tasks, so a rolled or
+        # rescheduled backend never needs a proxy restart.
         nginx_conf = render_nginx_config(
-            proxy, tls_config.profile, backend_aliases, backend_port, CONTAINER_FILES
+            proxy, tls_config.profile, BACKEND_ALIAS, BACKEND_PORT, CONTAINER_FILES
         )
-        bind = str(proxy.bind_address)
-        # nginx resolves upstream names once at start; a replaced backend gets a new address, so the
-        # backends' IDs are part of the proxy's identity and a new backend restarts the proxy.
-        backend_ids = pulumi.Output.all(*(backend.id for backend in backends)).apply(
-            lambda ids: ",".join(str(identifier)[:12] for identifier in ids)
-        )
-        self.container = hardened_container(
+        self.service = hardened_service(
             naming,
-            ContainerSpec(
+            ServiceSpec(
                 thing="proxy",
                 role="proxy",
                 image=image,
                 uid=UID,
-                limits=proxy.limits,
+                resources=proxy,
                 networks=[
-                    NetworkAttachment(edge_network, (ALIAS,)),
-                    NetworkAttachment(app_network, (ALIAS,)),
+                    NetworkAttachment(networks.edge.name, (ALIAS,)),
+                    NetworkAttachment(networks.app.name, (ALIAS,)),
                 ],
-                files=[
-                    FileUpload(CONFIG_FILE, nginx_conf),
-                    FileUpload(CONTAINER_FILES.certificate, certificate_pem),
-                    FileUpload(CONTAINER_FILES.private_key, private_key_pem, secret=True),
+                configs=[
+                    ConfigFile(CONFIG_FILE, swarm_config(naming, "nginx-conf", nginx_conf, parent=self)),
+                    ConfigFile(
+                        CONTAINER_FILES.certificate,
+                        swarm_config(naming, "tls-cert", certificate_pem, parent=self),
+                    ),
                 ],
+                secrets=[SecretFile(TLS_KEY, swarm_secret(naming, "tls-key", private_key_pem, parent=self))],
                 ports=[
-                    Port(internal=HTTPS_PORT, external=proxy.https_port, ip=bind),
-                    Port(internal=HTTP_PORT, external=proxy.http_port, ip=bind),
+                    Port("https", internal=HTTPS_PORT, external=proxy.https_port),
+                    Port("http", internal=HTTP_PORT, external=proxy.http_port),
                 ],
-                extra_labels={"pap.upstreams": backend_ids},
-                start_period="10s",
+                # A host-mode port is held by one task per node: the old task must free it first.
+                order="stop-first",
+                constraints=[INGRESS_NODE_CONSTRAINT],
+                health=Health(start_period="10s"),
+                stop_grace_period="10s",  # SIGQUIT: nginx finishes open requests
             ),
             parent=self,
-            depends_on=backends,
+            depends_on=[backend.service],
         )
         self.url = public_url(proxy)
-        self.register_outputs({"container": self.container.name, "url": self.url})
+        self.register_outputs({"service": self.service.name, "url": self.url})

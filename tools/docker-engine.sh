@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
-# Makes sure a Docker engine answers and that the base image every Dockerfile builds FROM exists.
-# Idempotent: does nothing when both are already there. No registry is reachable on these machines, so the
-# base image is made locally with debootstrap from the Debian mirror apt already uses.
+# Makes sure a Docker engine answers, is a swarm manager the platform can deploy onto, and that the base image
+# every Dockerfile builds FROM exists. Idempotent: does nothing when all of it is already there. No registry is
+# reachable on these machines, so the base image is made locally with debootstrap from the apt mirror.
+#
+# The swarm (README, "Prerequisites"):
+# - docker_gwbridge is created before `docker swarm init` with host_binding_ipv4=$PUBLISH_ADDRESS: Swarm
+#   publishes host-mode ports through it, and this option is the only place the engine takes a bind address
+#   (the program refuses a stack whose proxy.bindAddress differs).
+# - The manager listens and advertises on docker0's address, not on a public interface: a second node (the
+#   e2e's worker engine in a container) reaches it there, and nothing outside this machine does.
+# - dockerd runs with --no-new-privileges (when this script starts it), since a service cannot request it.
+# - The node carries the labels the services are pinned by: pap.data (database, cache, backup and their
+#   volumes) and pap.ingress (the proxy and its published ports).
 set -euo pipefail
 
 BASE_IMAGE="${BASE_IMAGE:-debian:bookworm-slim}"
+PUBLISH_ADDRESS="${PUBLISH_ADDRESS:-127.0.0.1}"
+SWARM_INTERFACE="${SWARM_INTERFACE:-docker0}"
 SUITE="${DEBIAN_SUITE:-bookworm}"
 ENGINE_WAIT_SECONDS="${ENGINE_WAIT_SECONDS:-60}"
 
@@ -17,7 +29,9 @@ start_engine() {
   command -v dockerd >/dev/null || { log "dockerd is not installed (tools/ensure-packages.sh --docker)"; exit 1; }
   log "starting dockerd (log: /var/log/dockerd.log)"
   # setsid: the daemon must outlive this script and the make/CI step that ran it.
-  setsid dockerd >>/var/log/dockerd.log 2>&1 </dev/null &
+  # --no-new-privileges: every container, swarm tasks included, starts with no_new_privs set. A Swarm
+  # service cannot ask for it on API 1.41 (README, policy pack: "not expressible"), so the engine sets it.
+  setsid dockerd --no-new-privileges >>/var/log/dockerd.log 2>&1 </dev/null &
   local deadline=$(( $(date +%s) + ENGINE_WAIT_SECONDS ))
   until docker info >/dev/null 2>&1; do
     if [ "$(date +%s)" -ge "$deadline" ]; then
@@ -117,7 +131,43 @@ EOF
   : >"$rootfs/etc/resolv.conf"
 }
 
+gateway_bridge_binding() {
+  docker network inspect docker_gwbridge \
+    -f '{{index .Options "com.docker.network.bridge.host_binding_ipv4"}}' 2>/dev/null || true
+}
+
+ensure_swarm() {
+  local state address node
+  state="$(docker info -f '{{.Swarm.LocalNodeState}}')"
+  if [ "$state" = inactive ]; then
+    if [ "$(gateway_bridge_binding)" != "$PUBLISH_ADDRESS" ]; then
+      docker network rm docker_gwbridge >/dev/null 2>&1 || true
+      docker network create --driver bridge \
+        --opt com.docker.network.bridge.name=docker_gwbridge \
+        --opt com.docker.network.bridge.enable_icc=false \
+        --opt com.docker.network.bridge.enable_ip_masquerade=true \
+        --opt com.docker.network.bridge.host_binding_ipv4="$PUBLISH_ADDRESS" \
+        docker_gwbridge >/dev/null
+    fi
+    address="$(ip -4 -o addr show "$SWARM_INTERFACE" | awk '{split($4, a, "/"); print a[1]; exit}')"
+    [ -n "$address" ] || { log "no IPv4 address on $SWARM_INTERFACE for the swarm"; exit 1; }
+    docker swarm init --advertise-addr "$address" --listen-addr "$address:2377" >/dev/null
+    log "swarm initialised (manager on $address:2377, ports published on $PUBLISH_ADDRESS)"
+  elif [ "$(docker info -f '{{.Swarm.ControlAvailable}}')" != true ]; then
+    log "this engine is in a swarm but not a manager: run the deploy against a manager"
+    exit 1
+  fi
+  if [ "$(gateway_bridge_binding)" != "$PUBLISH_ADDRESS" ]; then
+    log "docker_gwbridge publishes on '$(gateway_bridge_binding)', not $PUBLISH_ADDRESS: leave the swarm" \
+      "(docker swarm leave --force) and run this again"
+    exit 1
+  fi
+  node="$(docker info -f '{{.Swarm.NodeID}}')"
+  docker node update --label-add pap.data=true --label-add pap.ingress=true "$node" >/dev/null
+}
+
 start_engine
+ensure_swarm
 if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
   log "${BASE_IMAGE} present"
 else

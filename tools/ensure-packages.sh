@@ -9,6 +9,7 @@ command -v setpriv >/dev/null || need+=(util-linux)
 if [ "${1:-}" = "--docker" ]; then
   command -v dockerd >/dev/null || need+=(docker.io)
   command -v debootstrap >/dev/null || need+=(debootstrap)
+  command -v ip >/dev/null || need+=(iproute2)
 fi
 if [ "${1:-}" = "--bench" ]; then
   command -v wrk >/dev/null || need+=(wrk)

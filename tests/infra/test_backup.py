@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from infra.plan import PlanRun
-from tests.infra.helpers import VOLUME, by_role, envs, inputs, named, of_type, seed_of, uploads
+from tests.infra.helpers import (
+    VOLUME,
+    container_spec,
+    env,
+    inputs,
+    mounted,
+    named,
+    of_type,
+    secret_mounts,
+    the_service,
+)
 
 
 @pytest.mark.parametrize(
@@ -33,29 +43,31 @@ from tests.infra.helpers import VOLUME, by_role, envs, inputs, named, of_type, s
 )
 def test_schedule_and_retention(stack: str, expected: dict[str, str], request: pytest.FixtureRequest) -> None:
     plan: PlanRun = request.getfixturevalue(stack)
-    (backup,) = by_role(plan, "backup")
-    settings = envs(backup)
+    settings = env(the_service(plan, "backup"))
     for key, value in expected.items():
         assert settings[key] == value, key
     assert settings["BACKUP_DIR"] == "/backups"
 
 
 def test_backup_volume_and_credentials(plan: PlanRun) -> None:
-    (backup,) = by_role(plan, "backup")
-    volumes = {v["containerPath"]: v["volumeName"] for v in inputs(backup)["volumes"]}
-    assert volumes["/backups"] == f"pap-{plan.stack}-backups" == plan.outputs["backupVolume"]
+    backup = the_service(plan, "backup")
+    volumes = {m["target"]: m for m in container_spec(backup)["mounts"] if m["type"] == "volume"}
+    assert volumes["/backups"]["source"] == f"pap-{plan.stack}-backups" == plan.outputs["backupVolume"]
+    assert volumes["/backups"]["readOnly"] is False
     assert f"pap-{plan.stack}-backups" in {inputs(v)["name"] for v in of_type(plan, VOLUME)}
-    settings = envs(backup)
+    assert plan.outputs["backupService"] == f"pap-{plan.stack}-backup" == inputs(backup)["name"]
+    settings = env(backup)
     assert (settings["PGHOST"], settings["PGPORT"], settings["PGDATABASE"], settings["PGUSER"]) == (
         "database",
         "5432",
         "pap",
         "pap",
     )
-    pgpass = uploads(seed_of(plan, backup))[settings["PGPASSFILE"]]
-    assert pgpass["permissions"] == "0440"
-    database_password = uploads(seed_of(plan, named(plan, f"pap-{plan.stack}-db")))[
-        "/run/pap/secrets/db_password"
-    ]
-    assert pgpass["content"] == f"database:5432:*:pap:{database_password['content']}\n"
-    assert named(plan, f"pap-{plan.stack}-db").urn in backup.dependencies
+    pgpass = secret_mounts(backup)[settings["PGPASSFILE"]]
+    assert settings["PGPASSFILE"] == "/run/secrets/pgpass"
+    # libpq ignores a pgpass file that others may read; the file belongs to the backup user.
+    assert (pgpass["fileMode"], pgpass["fileUid"]) == (0o400, "10040")
+    database = named(plan, f"pap-{plan.stack}-db")
+    owner_password = mounted(plan, database, "/run/secrets/db_password")
+    assert mounted(plan, backup, settings["PGPASSFILE"]) == f"database:5432:*:pap:{owner_password}\n"
+    assert database.urn in backup.dependencies

@@ -1,25 +1,48 @@
-"""Components one at a time under the mock runtime: what each declares on its own."""
+"""Components and the service recipe one at a time under the mock runtime: what each declares on its own."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pulumi
-import pulumi_docker as docker
+import pytest
 from cryptography import x509
 from pulumi.runtime import settings
 
-from infra.config import BackupConfig, Limits, TlsConfig
-from infra.containers import ContainerSpec, FileUpload, NetworkAttachment, hardened_container
-from infra.mocks import RealisticMocks
+from infra.config import (
+    BackupConfig,
+    DatabaseConfig,
+    Limits,
+    NetworkConfig,
+    Reservations,
+    RotationConfig,
+    TlsConfig,
+)
+from infra.credentials import Secrets
+from infra.mocks import RealisticMocks, is_secret_value
 from infra.naming import Naming
-from infra.networks import Networks
+from infra.networks import Networks, first_subnet
 from infra.plan import RecordedResource, RecordingMonitor
+from infra.swarm import (
+    ConfigFile,
+    Health,
+    NetworkAttachment,
+    Port,
+    SecretFile,
+    ServiceSpec,
+    hardened_service,
+    swarm_config,
+    swarm_secret,
+)
 from infra.tls import Tls
-from tests.infra.helpers import CONTAINER, NETWORK, VOLUME, inputs
+from tests.infra.helpers import NETWORK, SECRET, SERVICE, SERVICE_CONFIG, inputs
 
 NAMING = Naming("presentation-analytics", "unit")
+IMAGE = "sha256:" + "a" * 64
 
 
 def record(build: Callable[[], Any]) -> tuple[list[RecordedResource], dict[str, Any]]:
@@ -37,17 +60,46 @@ def record(build: Callable[[], Any]) -> tuple[list[RecordedResource], dict[str, 
     return monitor.records, resolved
 
 
-def test_networks_component() -> None:
-    records, outputs = record(lambda: {"edge": Networks("networks", NAMING).edge.name})
+def _of(records: list[RecordedResource], type_: str) -> dict[str, RecordedResource]:
+    return {inputs(r)["name"]: r for r in records if r.type == type_}
+
+
+# ---------------------------------------------------------------- networks
+
+
+@pytest.mark.parametrize("encrypted", [True, False])
+def test_networks_component(encrypted: bool) -> None:
+    records, outputs = record(
+        lambda: {"edge": Networks("networks", NAMING, NetworkConfig(encrypted=encrypted)).edge.name}
+    )
     assert [r.type for r in records].count("pap:platform:Networks") == 1
-    networks = {inputs(r)["name"]: inputs(r) for r in records if r.type == NETWORK}
+    networks = {name: inputs(r) for name, r in _of(records, NETWORK).items()}
     assert {name: values["internal"] for name, values in networks.items()} == {
         "pap-unit-edge": False,
         "pap-unit-app": True,
         "pap-unit-data": True,
     }
+    assert {values["driver"] for values in networks.values()} == {"overlay"}
+    assert {values["attachable"] for values in networks.values()} == {False}
+    expected = {"encrypted": ""} if encrypted else None
+    assert networks["pap-unit-app"].get("options") == expected
+    assert networks["pap-unit-data"].get("options") == expected
+    assert networks["pap-unit-edge"].get("options") is None
     assert all(r.parent.endswith("pap:platform:Networks::networks") for r in records if r.type == NETWORK)
     assert outputs == {"edge": "pap-unit-edge"}
+
+
+def test_first_subnet() -> None:
+    assert first_subnet([{"subnet": "10.0.1.0/24", "gateway": "10.0.1.1"}, {"subnet": "10.0.2.0/24"}]) == (
+        "10.0.1.0/24"
+    )
+    assert first_subnet([{"gateway": "10.0.1.1"}, {"subnet": "10.0.9.0/24"}]) == "10.0.9.0/24"
+    assert first_subnet([SimpleNamespace(subnet="10.0.3.0/24")]) == "10.0.3.0/24"  # the SDK's output type
+    # Unknown (a network Docker has not created yet): only loopback is trusted for X-Forwarded-For.
+    assert first_subnet([]) == first_subnet(None) == "127.0.0.1"
+
+
+# ---------------------------------------------------------------- TLS
 
 
 def test_tls_component_issues_a_chain_for_the_names() -> None:
@@ -63,68 +115,173 @@ def test_tls_component_issues_a_chain_for_the_names() -> None:
     assert len(records) == 6  # the component, two keys, the CA, the request, the server certificate
 
 
-def _spec(files: list[FileUpload]) -> ContainerSpec:
-    return ContainerSpec(
-        thing="thing",
-        role="backup",
-        image="sha256:" + "a" * 64,
-        uid=10040,
-        limits=Limits(memory_mb=64, cpus=0.25),
-        networks=[NetworkAttachment("pap-unit-data")],
-        files=files,
-    )
+# ---------------------------------------------------------------- the service recipe
 
 
-def test_a_container_without_files_needs_no_seed() -> None:
+def _spec(**changes: Any) -> ServiceSpec:
+    values: dict[str, Any] = {
+        "thing": "thing",
+        "role": "backup",
+        "image": IMAGE,
+        "uid": 10040,
+        "resources": BackupConfig(
+            limits=Limits(memory_mb=64, cpus=0.25), reservations=Reservations(memory_mb=16, cpus=0.05)
+        ),
+        "networks": [NetworkAttachment("pap-unit-data", ("thing",))],
+        **changes,
+    }
+    return ServiceSpec(**values)
+
+
+def test_health_monitor_covers_the_failing_health_checks() -> None:
+    assert Health().monitor() == "18s"  # 5 s x 3 retries + 3 s timeout
+    assert Health(interval="10s", timeout="10s", retries=3).monitor() == "40s"
+    assert Health(interval="1s", timeout="1s", retries=1).monitor() == "10s"  # never shorter than 10 s
+
+
+def test_a_service_without_files_declares_only_itself() -> None:
     def build() -> None:
         parent = pulumi.ComponentResource("pap:platform:Unit", "unit")
-        hardened_container(NAMING, _spec([]), parent)
+        hardened_service(NAMING, _spec(), parent)
 
     records, _ = record(build)
-    assert [inputs(r)["name"] for r in records if r.type == CONTAINER] == ["pap-unit-thing"]
-    assert not [r for r in records if r.type == VOLUME]
+    assert [inputs(r)["name"] for r in records if r.type.startswith("docker:")] == ["pap-unit-thing"]
+    (service,) = [r for r in records if r.type == SERVICE]
+    assert service.name == "pap-unit-thing"
+    assert service.parent.endswith("pap:platform:Unit::unit")
+    values = inputs(service)
+    spec = values["taskSpec"]["containerSpec"]
+    assert (spec["user"], spec["readOnly"], spec["capDrops"]) == ("10040:0", True, ["ALL"])
+    assert "args" not in spec and "commands" not in spec  # the image's ENTRYPOINT and CMD
+    assert spec["secrets"] == [] and spec["configs"] == []
+    assert values["taskSpec"]["resources"] == {
+        "limits": {"memoryBytes": 64 * 1024 * 1024, "nanoCpus": 250_000_000},
+        "reservation": {"memoryBytes": 16 * 1024 * 1024, "nanoCpus": 50_000_000},
+    }
+    assert values["taskSpec"]["networksAdvanceds"] == [{"name": "pap-unit-data", "aliases": ["thing"]}]
+    assert "placement" not in values["taskSpec"]
+    assert values["endpointSpec"] == {"mode": "dnsrr", "ports": []}
+    assert values["updateConfig"]["order"] == "stop-first"
+    assert values["updateConfig"]["monitor"] == values["rollbackConfig"]["monitor"] == "18s"
 
 
-def test_a_container_with_files_gets_a_seed_and_a_files_volume() -> None:
-    def build() -> None:
+def test_a_service_mounts_its_secrets_and_configs_by_id_and_name() -> None:
+    def build() -> dict[str, Any]:
         parent = pulumi.ComponentResource("pap:platform:Unit", "unit")
-        files = [FileUpload("/run/pap/secrets/x", pulumi.Output.secret("s3cret"), secret=True)]
-        hardened_container(NAMING, _spec(files), parent)
+        secret = swarm_secret(NAMING, "token", pulumi.Output.secret("s3cret-value"), parent)
+        config = swarm_config(NAMING, "settings", "key = value\n", parent)
+        spec = _spec(
+            secrets=[SecretFile("token", secret)],
+            configs=[ConfigFile("/run/pap/thing/settings.conf", config)],
+            ports=[Port("https", internal=8443, external=9443)],
+            constraints=["node.labels.pap.data == true"],
+            order="start-first",
+            replicas=2,
+        )
+        hardened_service(NAMING, spec, parent)
+        return {"secret": secret.id, "config": config.id}
 
-    records, _ = record(build)
-    containers = {inputs(r)["name"]: r for r in records if r.type == CONTAINER}
-    assert set(containers) == {"pap-unit-thing", "pap-unit-thing-seed"}
-    assert [inputs(r)["name"] for r in records if r.type == VOLUME] == ["pap-unit-thing-files"]
-    assert inputs(containers["pap-unit-thing-seed"])["uploads"] == [
-        {"file": "/run/pap/secrets/x", "content": "s3cret", "permissions": "0440"}
+    records, ids = record(build)
+    secret = _of(records, SECRET)["pap-unit-token-" + hashlib.sha256(b"s3cret-value").hexdigest()[:12]]
+    config = _of(records, SERVICE_CONFIG)[
+        "pap-unit-settings-" + hashlib.sha256(b"key = value\n").hexdigest()[:12]
     ]
-    assert containers["pap-unit-thing-seed"].urn in containers["pap-unit-thing"].dependencies
+    assert secret.name == "pap-unit-token" and config.name == "pap-unit-settings"
+    assert is_secret_value(secret.inputs["data"])
+    assert inputs(secret)["data"] == base64.b64encode(b"s3cret-value").decode()
+    assert {item["label"]: item["value"] for item in inputs(secret)["labels"]} == {
+        "pap.project": "presentation-analytics",
+        "pap.stack": "unit",
+    }
+    assert not is_secret_value(config.inputs["data"])  # a config is not secret: nginx.conf, a certificate
+    assert inputs(config)["data"] == base64.b64encode(b"key = value\n").decode()
+
+    (service,) = [r for r in records if r.type == SERVICE]
+    values = inputs(service)
+    spec = values["taskSpec"]["containerSpec"]
+    (mounted_secret,) = spec["secrets"]
+    assert mounted_secret == {
+        "secretId": ids["secret"],
+        "secretName": inputs(secret)["name"],
+        "fileName": "/run/secrets/token",
+        "fileUid": "10040",
+        "fileGid": "0",
+        "fileMode": 0o400,
+    }
+    (mounted_config,) = spec["configs"]
+    assert mounted_config == {
+        "configId": ids["config"],
+        "configName": inputs(config)["name"],
+        "fileName": "/run/pap/thing/settings.conf",
+        "fileUid": "10040",
+        "fileGid": "0",
+        "fileMode": 0o444,
+    }
+    assert {secret.urn, config.urn} <= set(service.dependencies)
+    assert values["endpointSpec"]["ports"] == [
+        {"name": "https", "protocol": "tcp", "targetPort": 8443, "publishedPort": 9443, "publishMode": "host"}
+    ]
+    assert values["taskSpec"]["placement"] == {"constraints": ["node.labels.pap.data == true"]}
+    assert values["mode"] == {"replicated": {"replicas": 2}}
+    assert values["updateConfig"]["order"] == values["rollbackConfig"]["order"] == "start-first"
+
+
+# ---------------------------------------------------------------- secrets and backup
+
+
+def test_secrets_component_declares_a_swarm_secret_per_credential() -> None:
+    def build() -> dict[str, Any]:
+        component = Secrets("secrets", NAMING, RotationConfig(jwt_key=2), with_admin=False)
+        return {"jwt": component.jwt_key.value, "name": component.jwt_key.secret.name}
+
+    records, outputs = record(build)
+    secrets = {r.name: r for r in records if r.type == SECRET}
+    assert set(secrets) == {
+        "pap-unit-database-password",
+        "pap-unit-database-app-password",
+        "pap-unit-redis-password",
+        "pap-unit-jwt-key",
+        "pap-unit-metrics-token",
+    }
+    assert outputs["name"] == "pap-unit-jwt-key-" + hashlib.sha256(outputs["jwt"].encode()).hexdigest()[:12]
+    assert all(r.parent.endswith("pap:platform:Secrets::secrets") for r in secrets.values())
+    keepers = {r.name: inputs(r).get("keepers") for r in records if r.type.startswith("random:")}
+    assert keepers["secrets-jwt-key"] == {"generation": "2"}
+    assert keepers["secrets-database-password"] is None
 
 
 def test_backup_component_alone() -> None:
     from infra.backup import Backup
+    from infra.database import Database
 
     def build() -> dict[str, Any]:
-        database = docker.Container("database", image="sha256:" + "b" * 64)
+        networks = Networks("networks", NAMING, NetworkConfig())
+        secrets = Secrets("secrets", NAMING, RotationConfig(), with_admin=False)
+        database = Database(
+            "database",
+            naming=NAMING,
+            database=DatabaseConfig(),
+            image="sha256:" + "b" * 64,
+            secrets=secrets,
+            networks=networks,
+        )
         backup = Backup(
             "backup",
-            NAMING,
-            BackupConfig(interval_hours=6, keep_count=3, keep_days=2, drill_interval_hours=24),
-            "sha256:" + "c" * 64,
-            "database",
-            5432,
-            "pap",
-            "pap",
-            pulumi.Output.secret("pw"),
-            "pap-unit-data",
-            database,
+            naming=NAMING,
+            config=BackupConfig(interval_hours=6, keep_count=3, keep_days=2, drill_interval_hours=24),
+            image="sha256:" + "c" * 64,
+            database=database,
+            secrets=secrets,
+            networks=networks,
         )
-        return {"volume": backup.volume.name}
+        return {"volume": backup.volume.name, "service": backup.service.name}
 
     records, outputs = record(build)
-    container = next(r for r in records if r.type == CONTAINER and inputs(r).get("name") == "pap-unit-backup")
-    environment = dict(item.split("=", 1) for item in inputs(container)["envs"])
+    service = _of(records, SERVICE)["pap-unit-backup"]
+    environment = inputs(service)["taskSpec"]["containerSpec"]["env"]
     assert environment["BACKUP_INTERVAL_SECONDS"] == "21600"
     assert environment["RESTORE_DRILL_INTERVAL_SECONDS"] == "86400"
     assert (environment["BACKUP_KEEP_COUNT"], environment["BACKUP_KEEP_DAYS"]) == ("3", "2")
-    assert outputs == {"volume": "pap-unit-backups"}
+    assert _of(records, SERVICE)["pap-unit-db"].urn in service.dependencies
+    assert service.parent.endswith("pap:platform:Backup::backup")
+    assert outputs == {"volume": "pap-unit-backups", "service": "pap-unit-backup"}

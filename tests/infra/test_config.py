@@ -94,6 +94,75 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
     ),
     ("pinned image", {"promotion": {"pinnedImage": "pap:latest"}}, ["promotion.pinnedImage", "sha256"]),
     ("environment", {"backend": {"environment": "staging"}}, ["backend.environment", "'development'"]),
+    (
+        "reservation above the memory limit",
+        {"backend": {"reservations": {"memoryMb": 1024, "cpus": 0.5}}},
+        [
+            "presentation-analytics:backend",
+            "reservations (1024 MB, 0.5 CPUs) must not exceed limits (768 MB, 1 CPUs)",
+        ],
+    ),
+    (
+        "reservation above the CPU limit",
+        {"cache": {"reservations": {"memoryMb": 64, "cpus": 2}}},
+        [
+            "presentation-analytics:cache",
+            "reservations (64 MB, 2 CPUs) must not exceed limits (256 MB, 0.5 CPUs)",
+        ],
+    ),
+    (
+        "reservation above a lowered limit",
+        {"database": {"limits": {"memoryMb": 256, "cpus": 1}, "reservations": {"memoryMb": 512, "cpus": 1}}},
+        ["presentation-analytics:database", "must not exceed limits (256 MB, 1 CPUs)"],
+    ),
+    (
+        "reservation without cpus",
+        {"backend": {"reservations": {"memoryMb": 64}}},
+        ["presentation-analytics:backend.reservations.cpus", "Field required"],
+    ),
+    (
+        "negative reservation",
+        {"proxy": {"reservations": {"memoryMb": -1, "cpus": 0.1}}},
+        ["proxy.reservations.memoryMb", "greater than or equal to 0", "-1"],
+    ),
+    (
+        "typo in a reservation",
+        {"proxy": {"reservations": {"memoryMb": 16, "cpus": 0.1, "gpus": 1}}},
+        [
+            "presentation-analytics:proxy.reservations.gpus",
+            "unknown key",
+            "allowed keys here: cpus, memoryMb",
+        ],
+    ),
+    (
+        "typo under network",
+        {"network": {"encrypt": True}},
+        ["presentation-analytics:network.encrypt", "unknown key", "allowed keys here: encrypted"],
+    ),
+    (
+        "network encryption",
+        {"network": {"encrypted": "maybe"}},
+        ["network.encrypted", "valid boolean", "'maybe'"],
+    ),
+    (
+        "the owner's password is not rotated by config",
+        {"rotation": {"databasePassword": 1}},
+        [
+            "presentation-analytics:rotation.databasePassword",
+            "unknown key",
+            "allowed keys here: databaseAppPassword, jwtKey, metricsToken, redisPassword",
+        ],
+    ),
+    (
+        "negative rotation",
+        {"rotation": {"jwtKey": -1}},
+        ["presentation-analytics:rotation.jwtKey", "greater than or equal to 0", "(got -1)"],
+    ),
+    (
+        "rotation not a number",
+        {"rotation": {"redisPassword": "one"}},
+        ["rotation.redisPassword", "valid integer", "'one'"],
+    ),
 ]
 
 
@@ -107,6 +176,39 @@ def test_bad_config_message(case: str, override: dict[str, Any], fragments: list
     assert "stack 'prod'" in message
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} missing from:\n{message}"
+
+
+def test_unknown_top_level_key_lists_the_new_sections() -> None:
+    with pytest.raises(ConfigError) as raised:
+        validate_stack_config("dev", stack_config("dev", {"swarm": {}}), frozenset())
+    allowed = str(raised.value).split("allowed keys here: ", 1)[1].split(", ")
+    assert {"network", "rotation", "backend", "proxy"} <= set(allowed)
+
+
+def test_reservations_default_to_a_share_of_the_limits() -> None:
+    config = validate_stack_config("prod", stack_config("prod"), frozenset())
+    for section in (config.backend, config.database, config.cache, config.proxy, config.backup):
+        assert section.reservations is None
+        assert 0 < section.reserved.memory_mb < section.limits.memory_mb
+        assert 0 < section.reserved.cpus < section.limits.cpus
+    explicit = validate_stack_config(
+        "prod", stack_config("prod", {"backend": {"reservations": {"memoryMb": 768, "cpus": 1}}}), frozenset()
+    )
+    # Up to the limit is allowed: a task that must never share its node.
+    assert (explicit.backend.reserved.memory_mb, explicit.backend.reserved.cpus) == (768, 1)
+
+
+def test_network_and_rotation_defaults() -> None:
+    config = StackConfig()
+    assert config.network.encrypted is True
+    assert config.rotation.model_dump() == {
+        "database_app_password": 0,
+        "redis_password": 0,
+        "jwt_key": 0,
+        "metrics_token": 0,
+    }
+    rotated = validate_stack_config("dev", {"rotation": '{"jwtKey": "2"}'}, frozenset())
+    assert rotated.rotation.jwt_key == 2
 
 
 def test_provided_certificate_must_be_secret() -> None:

@@ -32,11 +32,11 @@ REQUIRED_HEADERS = {
     "cross-origin-resource-policy",
     "x-permitted-cross-domain-policies",
 }
-UPSTREAMS = ["backend-1", "backend-2", "backend-3"]
+UPSTREAM = "backend"  # the backend service's alias: its virtual IP on the app network
 
 
 def _render(profile: TlsProfile = "intermediate", files: NginxFiles | None = None, **proxy: Any) -> str:
-    return render_nginx_config(ProxyConfig(**proxy), profile, UPSTREAMS, 8000, files)
+    return render_nginx_config(ProxyConfig(**proxy), profile, UPSTREAM, 8000, files)
 
 
 def _parse(text: str, tmp_path: Path) -> list[dict[str, Any]]:
@@ -101,9 +101,9 @@ def test_real_nginx_accepts_the_config(profile: TlsProfile, tmp_path: Path) -> N
     if not Path(NGINX).exists():
         pytest.skip("nginx is not installed (tools/ensure-packages.sh installs nginx-light)")
     cert, key = _certificate(tmp_path)
-    # The container's paths swapped for this machine's; upstream names must resolve here, so use loopback.
+    # The container's paths swapped for this machine's; the upstream name must resolve here, so loopback.
     files = NginxFiles(certificate=str(cert), private_key=str(key), runtime_dir=str(tmp_path))
-    text = render_nginx_config(ProxyConfig(), profile, ["127.0.0.1", "localhost"], 8000, files)
+    text = render_nginx_config(ProxyConfig(), profile, "127.0.0.1", 8000, files)
     config = tmp_path / "nginx.conf"
     config.write_text(text)
     result = subprocess.run(
@@ -197,17 +197,20 @@ def test_rate_limits_on_the_real_paths(tmp_path: Path) -> None:
     assert _direct(_location(server, "/api/v1/"), "limit_req") == [["zone=api", "burst=20", "nodelay"]]
 
 
-def test_upstream_covers_every_replica_with_passive_health_checks(tmp_path: Path) -> None:
+def test_backends_are_resolved_by_service_name_through_swarm_dns(tmp_path: Path) -> None:
+    """No IPVS here, so no VIP: nginx asks Swarm's DNS for the backend service's healthy tasks again every
+    2 s (a variable in proxy_pass), retries a refused connection on the next address, and pools no
+    connection that would stay pinned to a task a rolling update is stopping."""
     config = _parse(_render(), tmp_path)
-    upstream = next(_blocks(config, ("upstream",)))
-    servers = _direct(upstream, "server")
-    assert [args[0] for args in servers] == [f"{alias}:8000" for alias in UPSTREAMS]
-    assert all("max_fails=3" in args and "fail_timeout=10s" in args for args in servers)
-    assert _direct(upstream, "keepalive") == [["32"]]
+    assert list(_blocks(config, ("upstream",))) == []
+    assert "keepalive " not in _render().replace("keepalive_timeout", "")
     server = _server(config, "8443")
+    assert _direct(server, "resolver") == [["127.0.0.11", "valid=2s", "ipv6=off"]]
+    assert _direct(server, "set") == [["$backend", "backend:8000"]]
     assert _direct(server, "proxy_next_upstream")[0][:2] == ["error", "timeout"]
+    assert int(_direct(server, "proxy_next_upstream_tries")[0][0]) >= 2
     for path in (("/",), ("/api/v1/",), ("=", "/api/v1/auth/login")):
-        assert _direct(_location(server, *path), "proxy_pass") == [["http://backend"]]
+        assert _direct(_location(server, *path), "proxy_pass") == [["http://$backend"]]
 
 
 def test_request_id_and_forwarding_headers(tmp_path: Path) -> None:
@@ -277,6 +280,6 @@ def test_rendering_is_pure() -> None:
     assert _render(server_names=("a.example",)) != _render(server_names=("b.example",))
 
 
-def test_no_upstreams_is_refused() -> None:
-    with pytest.raises(ValueError, match="at least one backend"):
-        render_nginx_config(ProxyConfig(), "intermediate", [], 8000)
+def test_upstream_host_and_port_are_the_arguments(tmp_path: Path) -> None:
+    text = render_nginx_config(ProxyConfig(), "intermediate", "api.internal", 9000)
+    assert _direct(_server(_parse(text, tmp_path), "8443"), "set") == [["$backend", "api.internal:9000"]]

@@ -12,7 +12,7 @@ import pytest
 
 from infra import outputs, plan
 from infra.plan import record_plan
-from tests.infra.helpers import CONTAINER, by_role, seed_of, uploads
+from tests.infra.helpers import SECRET, SERVICE, decoded, of_type
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,10 +26,13 @@ def test_record_plan_document_format() -> None:
         assert resource["urn"].startswith("urn:pulumi:dev::presentation-analytics::")
         assert resource["urn"].endswith(f"::{resource['name']}")
     database = next(r for r in document["resources"] if r["name"] == "pap-dev-db")
-    assert database["type"] == CONTAINER
-    assert database["inputs"]["user"] == "10010:0" and database["inputs"]["readOnly"] is True
+    assert database["type"] == SERVICE
+    spec = database["inputs"]["taskSpec"]["containerSpec"]
+    assert spec["user"] == "10010:0" and spec["readOnly"] is True
     assert database["parent"].endswith("pap:platform:Database::database")
-    assert isinstance(database["inputs"]["memory"], int)
+    # Whole numbers as a policy receives them from the engine: 536870912, not 536870912.0.
+    assert isinstance(database["inputs"]["taskSpec"]["resources"]["limits"]["memoryBytes"], int)
+    assert isinstance(spec["secrets"][0]["fileMode"], int)
     json.dumps(document)  # plain JSON, secrets unwrapped to their values
 
 
@@ -59,16 +62,15 @@ def test_outputs_are_the_shared_constants(dev: plan.PlanRun) -> None:
 
 def test_text_masks_every_secret(dev: plan.PlanRun) -> None:
     text = "\n".join(plan.text_lines(dev))
-    secret_contents = [
-        upload["content"]
-        for container in by_role(dev, "backend")
-        for path, upload in uploads(seed_of(dev, container)).items()
-        if path.startswith("/run/pap/secrets/")
-    ]
-    assert secret_contents
-    assert not any(secret in text for secret in secret_contents)
+    secrets = of_type(dev, SECRET)
+    assert len(secrets) == 9
+    for secret in secrets:
+        content = decoded(secret)
+        assert content.strip() not in text, secret.name
+        assert secret.inputs["data"]["value"] not in text, secret.name  # nor its base64
     assert "adminPassword: [secret]" in text
-    assert "+ docker:index/container:Container  pap-dev-proxy  (parent: proxy)" in text
+    assert "+ docker:index/service:Service  pap-dev-proxy  (parent: proxy)" in text
+    assert "+ docker:index/secret:Secret  pap-dev-jwt-key  (parent: secrets)" in text
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -138,3 +140,15 @@ def test_recorded_stack_outputs_keep_no_secret(dev: plan.PlanRun, tmp_path: Path
     assert written["outputs"]["adminPassword"] == "[secret]"
     assert written["secretOutputNames"] == ["adminPassword"]
     assert written["outputs"]["serviceImage"] == dev.outputs["serviceImage"]
+
+
+def test_recorded_dev_fixture_has_the_programs_output_names(dev: plan.PlanRun) -> None:
+    """The committed dev outputs prod's StackReference reads offline (without a `make plan STACK=dev`)."""
+    recorded = json.loads((REPO / "infra" / "fixtures" / "stack-outputs" / "dev.json").read_text())
+    names = set(recorded["outputs"])
+    assert names <= set(dev.outputs)
+    assert {outputs.SERVICE_IMAGE, outputs.BACKUP_SERVICE, outputs.BACKEND_SERVICE} <= names
+    for name in names - {outputs.SERVICE_IMAGE}:  # the image ID differs per build
+        assert recorded["outputs"][name] == dev.outputs[name], name
+    assert recorded["outputs"][outputs.SERVICE_IMAGE].startswith("sha256:")
+    assert recorded["secretOutputNames"] == []

@@ -12,6 +12,7 @@ from tests.infra.helpers import (
     REMOTE_IMAGE,
     STACK_REFERENCE,
     by_role,
+    container_spec,
     inputs,
     of_type,
     run_stack,
@@ -28,7 +29,7 @@ def test_dev_builds_the_service_image_and_exports_its_id(dev: PlanRun) -> None:
     assert not of_type(dev, STACK_REFERENCE)
     assert dev.outputs["serviceImage"].startswith("sha256:")
     for role in ("backend", "migrate"):
-        assert all(inputs(c)["image"] == dev.outputs["serviceImage"] for c in by_role(dev, role))
+        assert all(container_spec(s)["image"] == dev.outputs["serviceImage"] for s in by_role(dev, role))
 
 
 def test_every_image_builds_on_the_configured_base(dev: PlanRun) -> None:
@@ -47,16 +48,17 @@ def test_prod_deploys_dev_image_through_a_stack_reference(prod: PlanRun) -> None
     assert "app" not in {Path(context).name for context in _service_contexts(prod)}
     assert len(of_type(prod, REMOTE_IMAGE)) == 4
     for role in ("backend", "migrate"):
-        for container in by_role(prod, role):
-            assert inputs(container)["image"] == DEV_IMAGE
-            assert reference.urn in container.dependencies
+        for service in by_role(prod, role):
+            assert container_spec(service)["image"] == DEV_IMAGE
+            assert reference.urn in service.dependencies
     assert prod.outputs["serviceImage"] == DEV_IMAGE
 
 
 def test_pinned_image_rolls_back(stack_outputs_dir: Path) -> None:
     earlier = "sha256:" + "e" * 64
     run = run_stack("prod", stack_outputs_dir, {"promotion": {"pinnedImage": earlier}})
-    assert all(inputs(c)["image"] == earlier for c in [*by_role(run, "backend"), *by_role(run, "migrate")])
+    promoted = [*by_role(run, "backend"), *by_role(run, "migrate")]
+    assert [container_spec(service)["image"] for service in promoted] == [earlier, earlier]
     assert run.outputs["serviceImage"] == earlier
 
 
@@ -64,7 +66,8 @@ def test_a_new_dev_image_is_what_prod_gets(tmp_path: Path) -> None:
     newer = "sha256:" + "f" * 64
     write_dev_outputs(tmp_path, newer)
     run = run_stack("prod", tmp_path)
-    assert {inputs(c)["image"] for c in by_role(run, "backend")} == {newer}
+    promoted = [*by_role(run, "backend"), *by_role(run, "migrate")]
+    assert {container_spec(service)["image"] for service in promoted} == {newer}
 
 
 def test_missing_dev_outputs_say_what_to_run(tmp_path: Path) -> None:

@@ -1,122 +1,176 @@
-"""Backend, migration, database and cache: settings wired to the service, migrations exactly once."""
+"""Backend, migration, database and cache: settings wired to the service, the migration before the backend."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from infra.backend import MigrationFailedError, _require_success
+from infra.config import ConfigError, validate_stack_config
 from infra.plan import PlanRun
-from tests.infra.helpers import by_role, envs, inputs, named, seed_of, uploads
+from tests.infra.helpers import (
+    MIB,
+    container_spec,
+    env,
+    mounted,
+    mounted_contents,
+    named,
+    run_stack,
+    secret_mounts,
+    task_spec,
+    the_service,
+)
+
+MARKER = "/tmp/pap-migrated"
 
 
-def test_replicas_are_wired_to_the_service_settings(plan: PlanRun) -> None:
-    for replica in by_role(plan, "backend"):
-        settings = envs(replica)
-        assert settings["PAP_DATABASE_URL"] == "postgresql+psycopg://pap_app@database:5432/pap"
-        assert settings["PAP_REDIS_URL"] == "redis://cache:6379/0"
-        assert settings["PAP_DATABASE_PASSWORD_FILE"] == "/run/pap/secrets/database_app_password"
-        assert settings["PAP_REDIS_PASSWORD_FILE"] == "/run/pap/secrets/redis_password"
-        assert settings["PAP_SECRET_KEY_FILE"] == "/run/pap/secrets/secret_key"
-        assert settings["PAP_METRICS_TOKEN_FILE"] == "/run/pap/secrets/metrics_token"
-        assert settings["PAP_PORT"] == "8000"
-        assert "*" not in settings["PAP_ALLOWED_HOSTS"].split(",")
-        assert settings["PAP_FORWARDED_ALLOW_IPS"].endswith("/24")  # the app network, where only the proxy is
-        files = uploads(seed_of(plan, replica))
-        assert set(files) >= {
-            "/run/pap/secrets/database_app_password",
-            "/run/pap/secrets/redis_password",
-            "/run/pap/secrets/secret_key",
-            "/run/pap/secrets/metrics_token",
-        }
+def _db_secret(plan: PlanRun, path: str) -> str:
+    """What the database's tasks read at `path` (the password its entrypoint gives a role)."""
+    return mounted(plan, named(plan, f"pap-{plan.stack}-db"), path)
 
 
-def _database_password(plan: PlanRun, file: str) -> str:
-    """What the database container's seed holds in `file` (the password its entrypoint gives a role)."""
-    return str(uploads(seed_of(plan, named(plan, f"pap-{plan.stack}-db")))[file]["content"])
+def test_backend_is_wired_to_the_service_settings(plan: PlanRun) -> None:
+    backend = the_service(plan, "backend")
+    settings = env(backend)
+    assert settings["PAP_DATABASE_URL"] == "postgresql+psycopg://pap_app@database:5432/pap"
+    assert settings["PAP_REDIS_URL"] == "redis://cache:6379/0"
+    assert settings["PAP_DATABASE_PASSWORD_FILE"] == "/run/secrets/database_password"
+    assert settings["PAP_REDIS_PASSWORD_FILE"] == "/run/secrets/redis_password"
+    assert settings["PAP_SECRET_KEY_FILE"] == "/run/secrets/secret_key"
+    assert settings["PAP_METRICS_TOKEN_FILE"] == "/run/secrets/metrics_token"
+    assert settings["PAP_PORT"] == "8000"
+    assert settings["PAP_RUN_MIGRATIONS"] == "false"  # the migration service does it, once per image
+    assert "*" not in settings["PAP_ALLOWED_HOSTS"].split(",")
+    assert settings["PAP_FORWARDED_ALLOW_IPS"].endswith("/24")  # the app network, where only the proxy is
+    assert set(secret_mounts(backend)) >= {
+        "/run/secrets/database_password",
+        "/run/secrets/redis_password",
+        "/run/secrets/secret_key",
+        "/run/secrets/metrics_token",
+    }
+    assert container_spec(backend).get("args") is None  # the image's CMD: serve
+
+
+def test_backend_gets_the_generated_values(plan: PlanRun) -> None:
+    backend = the_service(plan, "backend")
+    assert mounted(plan, backend, "/run/secrets/redis_password") == mounted(
+        plan, the_service(plan, "cache"), "/run/secrets/redis_password"
+    )
+    assert len(mounted(plan, backend, "/run/secrets/secret_key")) == 64
+    assert len(mounted(plan, backend, "/run/secrets/metrics_token")) == 40
 
 
 def test_only_the_migration_and_the_backup_log_in_as_the_database_owner(plan: PlanRun) -> None:
-    owner_password = _database_password(plan, "/run/pap/secrets/db_password")
-    app_password = _database_password(plan, "/run/pap/secrets/db_app_password")
+    owner_password = _db_secret(plan, "/run/secrets/db_password")
+    app_password = _db_secret(plan, "/run/secrets/db_app_password")
     assert owner_password != app_password
-    (migrate,) = by_role(plan, "migrate")
-    assert envs(migrate)["PAP_DATABASE_URL"] == "postgresql+psycopg://pap@database:5432/pap"
-    assert envs(migrate)["PAP_DATABASE_PASSWORD_FILE"] == "/run/pap/secrets/database_password"
-    migrate_files = uploads(seed_of(plan, migrate))
-    assert migrate_files["/run/pap/secrets/database_password"]["content"] == owner_password
-    assert "/run/pap/secrets/database_app_password" not in migrate_files
-    (backup,) = by_role(plan, "backup")
-    assert envs(backup)["PGUSER"] == "pap"
-    for replica in by_role(plan, "backend"):
-        files = uploads(seed_of(plan, replica))
-        assert files["/run/pap/secrets/database_app_password"]["content"] == app_password
-        # The owner's password never reaches a container that serves requests.
-        assert all(upload["content"] != owner_password for upload in files.values())
+    migrate = the_service(plan, "migrate")
+    assert env(migrate)["PAP_DATABASE_URL"] == "postgresql+psycopg://pap@database:5432/pap"
+    assert env(migrate)["PAP_DATABASE_PASSWORD_FILE"] == "/run/secrets/database_password"
+    assert mounted(plan, migrate, "/run/secrets/database_password") == owner_password
+    backup = the_service(plan, "backup")
+    assert env(backup)["PGUSER"] == "pap"
+    backend = the_service(plan, "backend")
+    assert mounted(plan, backend, "/run/secrets/database_password") == app_password
+    # The owner's password never reaches a service that serves requests.
+    assert all(owner_password not in content for content in mounted_contents(plan, backend).values())
+
+
+def test_the_migration_gets_the_owners_password_and_nothing_else(plan: PlanRun) -> None:
+    """Least privilege: no Redis password, JWT key, metrics token or admin password in the migration."""
+    migrate = the_service(plan, "migrate")
+    assert set(secret_mounts(migrate)) == {"/run/secrets/database_password"}
+    assert not container_spec(migrate).get("configs")
+    assert set(env(migrate)) == {
+        "PAP_ENVIRONMENT",
+        "PAP_LOG_LEVEL",
+        "PAP_MIGRATED_MARKER",
+        "PAP_DATABASE_URL",
+        "PAP_DATABASE_PASSWORD_FILE",
+    }
+    backend_only = mounted_contents(plan, the_service(plan, "backend"))
+    backend_only.pop("/run/secrets/database_password")
+    migrate_contents = set(mounted_contents(plan, migrate).values())
+    assert migrate_contents.isdisjoint(backend_only.values())
+
+
+def test_the_migration_holds_until_migrated_and_is_healthy_only_then(plan: PlanRun) -> None:
+    migrate, backend = the_service(plan, "migrate"), the_service(plan, "backend")
+    spec = container_spec(migrate)
+    assert spec["args"] == ["migrate", "--hold"]
+    assert env(migrate)["PAP_MIGRATED_MARKER"] == MARKER
+    assert spec["healthcheck"]["tests"] == ["CMD", "test", "-f", MARKER]
+    # The marker lives on the task's private tmpfs: a new task starts unmigrated.
+    assert "/tmp" in {mount["target"] for mount in spec["mounts"] if mount["type"] == "tmpfs"}
+    assert spec["image"] == container_spec(backend)["image"]
+    assert migrate.urn in backend.dependencies
 
 
 def test_environment_per_stack(dev: PlanRun, prod: PlanRun) -> None:
-    assert envs(by_role(dev, "backend")[0])["PAP_ENVIRONMENT"] == "development"
-    production = envs(by_role(prod, "backend")[0])
+    assert env(the_service(dev, "backend"))["PAP_ENVIRONMENT"] == "development"
+    production = env(the_service(prod, "backend"))
     assert production["PAP_ENVIRONMENT"] == "production"
     assert production["PAP_DOCS_ENABLED"] == "false"
     assert production["PAP_WORKERS"] == "2"
-
-
-def test_migrations_run_once_in_a_one_shot_container(plan: PlanRun) -> None:
-    (migrate,) = by_role(plan, "migrate")
-    assert inputs(migrate)["command"] == ["migrate"]
-    assert envs(migrate)["PAP_RUN_MIGRATIONS"] == "true"
-    assert inputs(migrate)["image"] == inputs(by_role(plan, "backend")[0])["image"]
-    for replica in by_role(plan, "backend"):
-        assert envs(replica)["PAP_RUN_MIGRATIONS"] == "false"
-        assert migrate.urn in replica.dependencies
-        assert {item["label"]: item["value"] for item in inputs(replica)["labels"]}[
-            "pap.migration-exit-code"
-        ] == "0"
-    # The migration needs the database only: it is not reachable from the proxy's network.
-    assert [n["name"] for n in inputs(migrate)["networksAdvanced"]] == [f"pap-{plan.stack}-data"]
-
-
-def test_a_failed_migration_stops_the_deploy() -> None:
-    assert _require_success(0) == "0"
-    assert _require_success(None) == "0"  # still unknown during a preview
-    with pytest.raises(MigrationFailedError, match="exited with 3"):
-        _require_success(3)
+    assert env(the_service(prod, "migrate"))["PAP_ENVIRONMENT"] == "production"
 
 
 def test_bootstrap_admin_only_where_configured(dev: PlanRun, prod: PlanRun) -> None:
-    assert (
-        envs(by_role(dev, "backend")[0])["PAP_BOOTSTRAP_ADMIN_PASSWORD_FILE"]
-        == "/run/pap/secrets/admin_password"
-    )
+    backend = the_service(dev, "backend")
+    assert env(backend)["PAP_BOOTSTRAP_ADMIN_PASSWORD_FILE"] == "/run/secrets/admin_password"
+    assert mounted(dev, backend, "/run/secrets/admin_password") == dev.outputs["adminPassword"]
     assert "adminPassword" in dev.secret_outputs
-    assert "PAP_BOOTSTRAP_ADMIN_EMAIL" not in envs(by_role(prod, "backend")[0])
+    assert "PAP_BOOTSTRAP_ADMIN_EMAIL" not in env(the_service(prod, "backend"))
+    assert "/run/secrets/admin_password" not in secret_mounts(the_service(prod, "backend"))
     assert "adminPassword" not in prod.outputs
 
 
 def test_database(plan: PlanRun) -> None:
     database = named(plan, f"pap-{plan.stack}-db")
-    settings = envs(database)
+    settings = env(database)
     assert settings["POSTGRES_USER"] == "pap"
-    assert settings["POSTGRES_PASSWORD_FILE"] == "/run/pap/secrets/db_password"
+    assert settings["POSTGRES_PASSWORD_FILE"] == "/run/secrets/db_password"
     assert settings["POSTGRES_APP_USER"] == "pap_app"
-    assert settings["POSTGRES_APP_PASSWORD_FILE"] == "/run/pap/secrets/db_app_password"
+    assert settings["POSTGRES_APP_PASSWORD_FILE"] == "/run/secrets/db_app_password"
     assert settings["PGDATA"] == "/var/lib/postgresql/data"
-    command = inputs(database)["command"]
-    assert "password_encryption=scram-sha-256" in command
-    volumes = {v["containerPath"]: v["volumeName"] for v in inputs(database)["volumes"]}
-    assert volumes["/var/lib/postgresql/data"] == f"pap-{plan.stack}-db-data"
-    assert "/run/postgresql" in inputs(database)["tmpfs"]
-    assert set(uploads(seed_of(plan, database))) == {
-        "/run/pap/secrets/db_password",
-        "/run/pap/secrets/db_app_password",
-    }
+    arguments = container_spec(database)["args"]
+    assert "password_encryption=scram-sha-256" in arguments
+    mounts = {m["target"]: m for m in container_spec(database)["mounts"]}
+    assert mounts["/var/lib/postgresql/data"]["source"] == f"pap-{plan.stack}-db-data"
+    assert mounts["/var/lib/postgresql/data"]["type"] == "volume"
+    assert mounts["/run/postgresql"]["type"] == "tmpfs"
+    assert set(secret_mounts(database)) == {"/run/secrets/db_password", "/run/secrets/db_app_password"}
+    assert len(_db_secret(plan, "/run/secrets/db_app_password")) == 32
 
 
 def test_database_connections_cover_every_pool(prod: PlanRun) -> None:
-    command = inputs(named(prod, "pap-prod-db"))["command"]
-    connections = int(next(item for item in command if item.startswith("max_connections=")).split("=")[1])
-    assert connections >= 3 * 2 * (10 + 10)  # replicas x workers x (pool + overflow)
+    arguments = container_spec(named(prod, "pap-prod-db"))["args"]
+    connections = int(next(item for item in arguments if item.startswith("max_connections=")).split("=")[1])
+    # replicas (+1 during a start-first update) x workers x (pool + overflow)
+    assert connections >= (3 + 1) * 2 * (10 + 10)
+
+
+def test_scaling_the_backends_leaves_the_database_spec_unchanged(tmp_path: Path) -> None:
+    """max_connections is the stack config's, not derived from backend.replicas: a scale-out must not
+    restart PostgreSQL (the e2e measured 187 failed requests when it did)."""
+
+    def database_settings(replicas: int) -> tuple[list[str], dict[str, str]]:
+        database = named(run_stack("dev", tmp_path, {"backend": {"replicas": replicas}}), "pap-dev-db")
+        return container_spec(database)["args"], container_spec(database)["env"]
+
+    assert database_settings(2) == database_settings(4)
+
+
+def test_too_few_database_connections_for_the_backends_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as refused:
+        validate_stack_config(
+            "prod",
+            {"backend": {"replicas": 10, "workers": 4}, "database": {"maxConnections": 200}},
+            frozenset(),
+        )
+    message = str(refused.value)
+    assert "database.maxConnections (200)" in message and "backend.replicas 10" in message
+    assert "raise database.maxConnections to 890 or more" in message
 
 
 @pytest.mark.parametrize(
@@ -125,9 +179,9 @@ def test_database_connections_cover_every_pool(prod: PlanRun) -> None:
 def test_cache(stack: str, persistence: list[str], request: pytest.FixtureRequest) -> None:
     plan: PlanRun = request.getfixturevalue(stack)
     cache = named(plan, f"pap-{stack}-cache")
-    files = uploads(seed_of(plan, cache))
-    conf = files["/run/pap/redis.conf"]["content"].splitlines()
-    password = files["/run/pap/secrets/redis_password"]["content"]
+    assert container_spec(cache)["args"] == ["redis-server", "/run/secrets/redis.conf"]
+    conf = mounted(plan, cache, "/run/secrets/redis.conf").splitlines()
+    password = mounted(plan, cache, "/run/secrets/redis_password")
     assert f"requirepass {password}" in conf
     assert "port 6379" in conf and "dir /data" in conf and "daemonize no" in conf
     for line in persistence:
@@ -135,32 +189,7 @@ def test_cache(stack: str, persistence: list[str], request: pytest.FixtureReques
     maxmemory = int(
         next(line for line in conf if line.startswith("maxmemory ")).split()[1].removesuffix("mb")
     )
-    assert 0 < maxmemory < inputs(cache)["memory"]
-    assert envs(cache)["REDIS_PASSWORD_FILE"] == "/run/pap/secrets/redis_password"
-    mounts = {v["containerPath"] for v in inputs(cache)["volumes"]}
-    assert ("/data" in mounts) == (stack == "prod")
-
-
-@pytest.mark.parametrize(
-    ("stack", "protocols", "upstreams"),
-    [
-        ("dev", "ssl_protocols TLSv1.2 TLSv1.3;", ["backend-1"]),
-        ("prod", "ssl_protocols TLSv1.2 TLSv1.3;", ["backend-1", "backend-2", "backend-3"]),
-    ],
-)
-def test_proxy_ships_the_rendered_config(
-    stack: str, protocols: str, upstreams: list[str], request: pytest.FixtureRequest
-) -> None:
-    plan: PlanRun = request.getfixturevalue(stack)
-    proxy = named(plan, f"pap-{stack}-proxy")
-    files = uploads(seed_of(plan, proxy))
-    conf = files["/run/pap/nginx/nginx.conf"]
-    assert conf["permissions"] == "0444"
-    text = conf["content"]
-    assert protocols in text
-    assert "ssl_certificate /run/pap/nginx/tls/server.crt;" in text
-    assert "ssl_certificate_key /run/pap/secrets/tls_key;" in text
-    servers = [line.split()[1] for line in text.splitlines() if line.strip().startswith("server backend-")]
-    assert servers == [f"{alias}:8000" for alias in upstreams]
-    replica_ids = {replica.urn for replica in by_role(plan, "backend")}
-    assert replica_ids <= set(proxy.dependencies)
+    assert 0 < maxmemory * MIB < task_spec(cache)["resources"]["limits"]["memoryBytes"]
+    assert env(cache)["REDIS_PASSWORD_FILE"] == "/run/secrets/redis_password"
+    volumes = {m["target"]: m["source"] for m in container_spec(cache)["mounts"] if m["type"] == "volume"}
+    assert volumes == ({"/data": f"pap-{stack}-cache-data"} if stack == "prod" else {})

@@ -10,12 +10,22 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from infra.plan import PlanRun
-from tests.infra.helpers import by_role, inputs, named, of_type, run_stack, seed_of, uploads
+from tests.infra.helpers import (
+    config_mounts,
+    inputs,
+    mounted,
+    of_type,
+    run_stack,
+    secret_mounts,
+    the_service,
+)
 
 PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
 SELF_SIGNED = "tls:index/selfSignedCert:SelfSignedCert"
 LOCALLY_SIGNED = "tls:index/locallySignedCert:LocallySignedCert"
 CERT_REQUEST = "tls:index/certRequest:CertRequest"
+CERTIFICATE = "/run/pap/nginx/tls/server.crt"
+PRIVATE_KEY_FILE = "/run/secrets/tls_key"
 
 
 def test_keys_are_ecdsa_p256_by_default(plan: PlanRun) -> None:
@@ -42,8 +52,8 @@ def test_server_certificate_names(plan: PlanRun) -> None:
 
 
 def test_proxy_serves_a_real_certificate_chained_to_the_exported_ca(plan: PlanRun) -> None:
-    files = uploads(seed_of(plan, by_role(plan, "proxy")[0]))
-    certificate = x509.load_pem_x509_certificate(files["/run/pap/nginx/tls/server.crt"]["content"].encode())
+    proxy = the_service(plan, "proxy")
+    certificate = x509.load_pem_x509_certificate(mounted(plan, proxy, CERTIFICATE).encode())
     ca = x509.load_pem_x509_certificate(plan.outputs["caCertificate"].encode())
     assert certificate.issuer == ca.subject
     certificate.verify_directly_issued_by(ca)
@@ -54,9 +64,11 @@ def test_proxy_serves_a_real_certificate_chained_to_the_exported_ca(plan: PlanRu
     names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert names.get_values_for_type(x509.DNSName) == ["localhost"]
     assert names.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("127.0.0.1")]
-    key_upload = files["/run/pap/secrets/tls_key"]
-    assert key_upload["permissions"] == "0440"
-    assert key_upload["content"].startswith("-----BEGIN")
+    assert config_mounts(proxy)[CERTIFICATE]["fileMode"] == 0o444
+    # The private key is a Swarm secret (a config is stored in the clear), readable by nginx's user only.
+    assert secret_mounts(proxy)[PRIVATE_KEY_FILE]["fileMode"] == 0o400
+    assert secret_mounts(proxy)[PRIVATE_KEY_FILE]["fileUid"] == "10030"
+    assert mounted(plan, proxy, PRIVATE_KEY_FILE).startswith("-----BEGIN")
 
 
 def test_algorithm_and_lifetime_from_config(stack_outputs_dir: Path) -> None:
@@ -75,16 +87,17 @@ def test_algorithm_and_lifetime_from_config(stack_outputs_dir: Path) -> None:
 
 def test_provided_certificate_replaces_the_generated_ca(stack_outputs_dir: Path) -> None:
     dev = run_stack("dev", stack_outputs_dir)
-    files = uploads(seed_of(dev, by_role(dev, "proxy")[0]))
+    dev_proxy = the_service(dev, "proxy")
     provided = {
-        "certificatePem": files["/run/pap/nginx/tls/server.crt"]["content"],
-        "privateKeyPem": files["/run/pap/secrets/tls_key"]["content"],
+        "certificatePem": mounted(dev, dev_proxy, CERTIFICATE),
+        "privateKeyPem": mounted(dev, dev_proxy, PRIVATE_KEY_FILE),
         "caCertificatePem": dev.outputs["caCertificate"],
     }
     run = run_stack(
         "prod", stack_outputs_dir, {"tls": {"providedCertificate": provided}}, secret_keys=("tls",)
     )
     assert not of_type(run, PRIVATE_KEY) and not of_type(run, SELF_SIGNED)
-    proxy_files = uploads(seed_of(run, named(run, "pap-prod-proxy")))
-    assert proxy_files["/run/pap/nginx/tls/server.crt"]["content"] == provided["certificatePem"]
+    proxy = the_service(run, "proxy")
+    assert mounted(run, proxy, CERTIFICATE) == provided["certificatePem"]
+    assert mounted(run, proxy, PRIVATE_KEY_FILE) == provided["privateKeyPem"]
     assert run.outputs["caCertificate"] == provided["caCertificatePem"]
