@@ -4,17 +4,30 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from . import containers, images, proxy, secrets, stack, tls
+from . import (
+    images,
+    proxy,
+    secrets,
+    service_mounts,
+    service_network,
+    service_rollout,
+    service_runtime,
+    stack,
+    tls,
+)
 
 PACK_NAME = "pap-security"
 
 
 def all_policies() -> list[Policy]:
     return [
-        *containers.POLICIES,
-        *images.POLICIES,
+        *service_runtime.POLICIES,
+        *service_mounts.POLICIES,
+        *service_network.POLICIES,
+        *service_rollout.POLICIES,
         *secrets.POLICIES,
         *stack.POLICIES,
+        *images.POLICIES,
         *tls.POLICIES,
         *proxy.POLICIES,
     ]

@@ -16,7 +16,7 @@ from pulumi_policy import (
 )
 
 from ._policy import Report, resource_policy, stack_policy
-from ._props import CONTAINER, IMAGE, REMOTE_IMAGE, Resource, config_value, is_unknown, never_runs, text
+from ._props import IMAGE, REMOTE_IMAGE, SERVICE, Resource, config_value, is_unknown, text
 
 # The pack lives in <repo>/policies/rules; the repository root is the usual base of relative build contexts.
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -196,7 +196,7 @@ def dockerfile_non_root_user(args: ResourceValidationArgs, report: Report) -> No
         return
     user = dockerfile.final_user
     if user is not None and "$" in user:
-        return  # an unresolved variable: the container rule on `user` still applies
+        return  # an unresolved variable: the service rule on `user` still applies
     if user is None or user.split(":", 1)[0].strip() in ("", "0", "root"):
         found = f'ends with USER "{user}"' if user else "sets no USER in its final stage"
         report(
@@ -247,9 +247,9 @@ def service_image_promoted(args: StackValidationArgs, report: Report) -> None:
     resources = [Resource.of(resource) for resource in args.resources]
     built = {resource.urn: resource for resource in resources if _build_of(resource) is not None}
     offending = {urn for urn, image in built.items() if _context_name(image) in contexts}
-    for container in resources:
-        if container.type == CONTAINER and container.role in roles and never_runs(container) is not True:
-            offending.update(urn for urn in container.dependencies if urn in built)
+    for service in resources:
+        if service.type == SERVICE and service.role in roles:
+            offending.update(urn for urn in service.dependencies if urn in built)
     for urn in sorted(offending):
         report(
             f"image '{built[urn].name}' builds the service image inside this stack, where only a promoted "

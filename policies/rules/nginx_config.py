@@ -1,24 +1,28 @@
-"""The proxy's nginx configuration as rules see it: found in a container's uploads, parsed with crossplane.
+"""The proxy's nginx configuration as rules see it: docker.ServiceConfig data a service mounts, parsed.
 
-Includes are followed only into other files uploaded to the same container (the rest, like mime.types, come
-from the image and carry no policy). Blocks keep a parent link because header rules must compute what each
-block inherits.
+A service mounts configs through `taskSpec.containerSpec.configs[]` ({configName, fileName}); the content is
+the base64 `data` of the docker.ServiceConfig of that name. Includes are followed only into other configs
+mounted into the same service (the rest, like mime.types, come from the image and carry no policy). Blocks
+keep a parent link because header rules must compute what each block inherits.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import fnmatch
 import functools
 import posixpath
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import crossplane
+from pulumi_policy import PolicyResource
 
-from ._props import CONTAINER, Resource, dicts, is_unknown, text
+from ._props import SERVICE_CONFIG, Resource, dicts, is_unknown, text
 
 CONFIG_SUFFIX = "nginx.conf"
 LOOPBACK_HOSTS = ("127.0.0.1", "[::1]", "localhost")
@@ -52,8 +56,9 @@ class Directive:
 
 @dataclass
 class NginxConfig:
-    path: str  # where the container reads it
+    path: str  # where the service's tasks read it
     root: Directive
+    source: Resource | None = None  # the docker.ServiceConfig that holds it
 
     def servers(self) -> list[Directive]:
         return [
@@ -61,20 +66,68 @@ class NginxConfig:
         ]
 
 
+@dataclass(frozen=True)
+class MountedFile:
+    """A config file in a service's tasks: its content (None when unknown in a preview) and its resource."""
+
+    content: str | None
+    source: Resource | None
+    error: str | None = None  # why a known `data` cannot be read
+
+
 def _in_http(directive: Directive) -> bool:
     parent = directive.parent
     return parent is not None and parent.name == "http"
 
 
-def uploaded_files(container: Resource) -> dict[str, str | None]:
-    """Target path -> content (None when unknown in a preview) of the container's text uploads."""
-    files: dict[str, str | None] = {}
-    for upload in dicts(container.get("uploads")):
-        path = text(upload.get("file"))
-        content = upload.get("content")
-        if path:
-            files[posixpath.normpath(path)] = None if is_unknown(content) else text(content)
+def service_configs(resources: Iterable[PolicyResource]) -> dict[str, Resource]:
+    """The stack's docker.ServiceConfig resources by the name a service mounts them by (physical name)."""
+    found: dict[str, Resource] = {}
+    for config in (Resource.of(resource) for resource in resources):
+        name = config.get("name")
+        if config.type == SERVICE_CONFIG and isinstance(name, str):
+            found[name] = config
+    return found
+
+
+def decoded_data(config: Resource) -> str | None:
+    """A ServiceConfig's content (`data` is base64); None when unknown in a preview; ValueError if invalid."""
+    data = config.get("data")
+    if not isinstance(data, str):
+        return None
+    try:
+        return base64.b64decode(data, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as error:
+        raise ValueError(f"the data of service config '{config.name}' is not base64 of UTF-8 text") from error
+
+
+def mounted_files(service: Resource, configs: Mapping[str, Resource]) -> dict[str, MountedFile]:
+    """Target path -> mounted file of the configs a service mounts (taskSpec.containerSpec.configs)."""
+    files: dict[str, MountedFile] = {}
+    for mount in dicts(service.spec("configs")):
+        path = text(mount.get("fileName"))
+        if not path:
+            continue
+        config = configs.get(text(mount.get("configName")) or "")
+        try:
+            files[posixpath.normpath(path)] = MountedFile(decoded_data(config) if config else None, config)
+        except ValueError as error:
+            files[posixpath.normpath(path)] = MountedFile(None, config, str(error))
     return files
+
+
+def mounts_unknown(service: Resource) -> bool:
+    """Whether a preview cannot tell which configs the service mounts, or under which path."""
+    mounts = service.spec("configs")
+    return is_unknown(mounts) or (
+        isinstance(mounts, list)
+        and any(
+            not isinstance(mount, dict)
+            or is_unknown(mount.get("fileName"))
+            or is_unknown(mount.get("configName"))
+            for mount in mounts
+        )
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -101,14 +154,14 @@ def _parse_text(path: str, content: str, check_context: bool = True) -> list[dic
 
 
 def _build(
-    nodes: list[dict[str, Any]], parent: Directive, files: dict[str, str | None], seen: set[str]
+    nodes: list[dict[str, Any]], parent: Directive, files: Mapping[str, MountedFile], seen: set[str]
 ) -> None:
     assert parent.block is not None
     for node in nodes:
         if node["directive"] == "include":
             pattern = posixpath.normpath(node["args"][0]) if node["args"] else ""
             for path in sorted(p for p in files if fnmatch.fnmatch(p, pattern) and p not in seen):
-                content = files[path]
+                content = files[path].content
                 if content is not None:
                     _build(_parse_text(path, content, check_context=False), parent, files, seen | {path})
             continue
@@ -121,21 +174,26 @@ def _build(
         parent.block.append(directive)
 
 
-def load_nginx_config(container: Resource) -> NginxConfig | str | None:
-    """The parsed config, a reason it cannot be parsed, or None when the resource ships no (known) "
-    "nginx.conf."""
-    if container.type != CONTAINER:
+def main_config_path(files: Mapping[str, MountedFile]) -> str | None:
+    return next((path for path in sorted(files) if path.endswith(CONFIG_SUFFIX)), None)
+
+
+def load_nginx_config(service: Resource, configs: Mapping[str, Resource]) -> NginxConfig | str | None:
+    """The parsed config, why it cannot be parsed, or None when the service mounts no (known) nginx.conf."""
+    files = mounted_files(service, configs)
+    main = main_config_path(files)
+    if main is None:
         return None
-    files = uploaded_files(container)
-    main = next((path for path in sorted(files) if path.endswith(CONFIG_SUFFIX)), None)
-    if main is None or files[main] is None:
+    if files[main].error:
+        return f"{main}: {files[main].error}"
+    if files[main].content is None:
         return None
     root = Directive("main", [], 0, block=[])
     try:
-        _build(_parse_text(main, files[main] or ""), root, files, {main})
+        _build(_parse_text(main, files[main].content or ""), root, files, {main})
     except NginxParseError as error:
         return f"{main} does not parse: {error}"
-    return NginxConfig(main, root)
+    return NginxConfig(main, root, files[main].source)
 
 
 def effective(block: Directive, name: str) -> list[Directive]:

@@ -1,14 +1,20 @@
-"""Rules on the nginx configuration the proxy container ships: TLS (Mozilla) and response headers (OWASP)."""
+"""Rules on the nginx configuration the proxy service mounts: TLS (Mozilla) and response headers (OWASP).
+
+The config is a docker.ServiceConfig the service mounts (taskSpec.containerSpec.configs), so these are stack
+rules: each one finds the services that mount an nginx.conf, parses it with what it includes, and reports on
+the ServiceConfig that holds the main file (where the fix goes).
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
-from pulumi_policy import ResourceValidationArgs, Severity, StackValidationArgs
+from pulumi_policy import Severity, StackValidationArgs
 
-from ._policy import Report, resource_policy, stack_policy
-from ._props import CONTAINER, Resource, config_value, is_unknown, number
+from ._policy import Report, stack_policy
+from ._props import Resource, config_value, number, services
 from .nginx_config import (
     Directive,
     NginxConfig,
@@ -16,8 +22,11 @@ from .nginx_config import (
     listens_loopback_only,
     listens_tls,
     load_nginx_config,
+    main_config_path,
+    mounted_files,
+    mounts_unknown,
     response_blocks,
-    uploaded_files,
+    service_configs,
 )
 from .tls import INTERMEDIATE, MODERN, PROFILE_CONFIG
 
@@ -32,9 +41,13 @@ MOZILLA_INTERMEDIATE_CIPHERS = (
 )
 DEFAULT_HSTS_MIN_AGE = 31536000  # one year; REFERENCE section 2 recommends 63072000
 DEFAULT_API_PREFIX = "/api/"
+PROXY_ROLE = "proxy"
 UNSAFE_CSP_SOURCES = ("'unsafe-inline'", "'unsafe-eval'")
 REDIRECT_CODES = ("301", "308")
 HeaderCheck = Callable[[str], bool]
+Settings = Mapping[str, Any] | None
+# A check of one parsed config: yields (where, problem and fix) pairs.
+ConfigCheck = Callable[[NginxConfig, Settings], Iterator[tuple[Directive, str]]]
 
 
 def _hsts_ok(min_age: float) -> HeaderCheck:
@@ -71,82 +84,70 @@ def required_headers(min_hsts_age: float) -> dict[str, tuple[HeaderCheck, str]]:
     }
 
 
-def _proxy_config(args: ResourceValidationArgs) -> tuple[Resource, NginxConfig] | None:
-    if args.resource_type != CONTAINER:
-        return None
-    container = Resource.of(args)
-    config = load_nginx_config(container)
-    return (container, config) if isinstance(config, NginxConfig) else None
-
-
-def _where(container: Resource, config: NginxConfig, block: Directive) -> str:
-    return f"container '{container.name}' {config.path}, {block.describe()}"
-
-
 def _tls_servers(config: NginxConfig) -> list[Directive]:
     return [server for server in config.servers() if listens_tls(server)]
 
 
-def nginx_tls_protocols(args: ResourceValidationArgs, report: Report) -> None:
-    found = _proxy_config(args)
-    if found is None:
-        return
-    container, config = found
-    profile = str(config_value(args.get_config(), "profile", INTERMEDIATE))
+def nginx_rule(check: ConfigCheck) -> Callable[[StackValidationArgs, Report], None]:
+    """A stack rule that runs `check` on every parsable nginx.conf a service mounts."""
+
+    def validate(args: StackValidationArgs, report: Report) -> None:
+        configs = service_configs(args.resources)
+        settings = args.get_config()
+        for service in services(args.resources):
+            config = load_nginx_config(service, configs)
+            if not isinstance(config, NginxConfig):
+                continue
+            source = config.source
+            held = f" (service config '{source.name}')" if source is not None else ""
+            for block, problem in check(config, settings):
+                report(
+                    f"service '{service.name}' {config.path}{held}, {block.describe()}: {problem}",
+                    source.urn if source is not None else service.urn,
+                )
+
+    validate.__name__ = check.__name__
+    return validate
+
+
+def check_tls_protocols(config: NginxConfig, settings: Settings) -> Iterator[tuple[Directive, str]]:
+    profile = str(config_value(settings, "profile", INTERMEDIATE))
     allowed = PROTOCOLS.get(profile, PROTOCOLS[INTERMEDIATE])
     fix = f"Fix: ssl_protocols {' '.join(allowed)};"
     for directive in (d for d in config.root.walk() if d.name == "ssl_protocols"):
         refused = [protocol for protocol in directive.args if protocol not in allowed]
         if refused:
-            report(
-                f"{_where(container, config, directive)} enables {', '.join(refused)} ({profile} profile). "
-                f"{fix}"
-            )
+            yield directive, f"enables {', '.join(refused)} ({profile} profile). {fix}"
     for server in _tls_servers(config):
         if not effective(server, "ssl_protocols"):
-            report(
-                f"{_where(container, config, server)} sets no ssl_protocols, so nginx 1.22 also offers TLSv1 "
-                f"and TLSv1.1. {fix}"
-            )
+            yield server, f"sets no ssl_protocols, so nginx 1.22 also offers TLSv1 and TLSv1.1. {fix}"
 
 
-def nginx_tls_ciphers(args: ResourceValidationArgs, report: Report) -> None:
-    found = _proxy_config(args)
-    if found is None:
-        return
-    container, config = found
-    profile = str(config_value(args.get_config(), "profile", INTERMEDIATE))
+def check_tls_ciphers(config: NginxConfig, settings: Settings) -> Iterator[tuple[Directive, str]]:
+    profile = str(config_value(settings, "profile", INTERMEDIATE))
     fix = f"Fix: ssl_ciphers {':'.join(MOZILLA_INTERMEDIATE_CIPHERS)};"
     for server in _tls_servers(config):
         ciphers = effective(server, "ssl_ciphers")
         protocols = {arg for directive in effective(server, "ssl_protocols") for arg in directive.args}
         if not ciphers and (profile == INTERMEDIATE or "TLSv1.2" in protocols):
-            report(
-                f"{_where(container, config, server)} leaves TLSv1.2 with OpenSSL's default ciphers. {fix}"
-            )
+            yield server, f"leaves TLSv1.2 with OpenSSL's default ciphers. {fix}"
         for directive in ciphers:
             names = [name for arg in directive.args for name in arg.split(":") if name]
             refused = [name for name in names if name not in MOZILLA_INTERMEDIATE_CIPHERS]
             if refused:
-                report(
-                    f"{_where(container, config, directive)} allows ciphers outside Mozilla's intermediate "
-                    "list: "
-                    f"{', '.join(refused)}. {fix}"
+                yield (
+                    directive,
+                    f"allows ciphers outside Mozilla's intermediate list: {', '.join(refused)}. {fix}",
                 )
 
 
-def nginx_server_tokens_off(args: ResourceValidationArgs, report: Report) -> None:
-    found = _proxy_config(args)
-    if found is None:
-        return
-    container, config = found
+def check_server_tokens_off(config: NginxConfig, settings: Settings) -> Iterator[tuple[Directive, str]]:
     for server in config.servers():
         tokens = effective(server, "server_tokens")
         if not tokens or tokens[-1].args[:1] != ["off"]:
-            report(
-                f"{_where(container, config, server)} announces the nginx version (server_tokens is not "
-                "off). "
-                "Fix: server_tokens off; in the http block."
+            yield (
+                server,
+                "announces the nginx version (server_tokens is not off). Fix: server_tokens off; in http.",
             )
 
 
@@ -176,12 +177,7 @@ def _block_problems(
     return problems
 
 
-def nginx_security_headers(args: ResourceValidationArgs, report: Report) -> None:
-    found = _proxy_config(args)
-    if found is None:
-        return
-    container, config = found
-    settings = args.get_config()
+def check_security_headers(config: NginxConfig, settings: Settings) -> Iterator[tuple[Directive, str]]:
     required = required_headers(number(config_value(settings, "hstsMinAge", DEFAULT_HSTS_MIN_AGE)) or 0)
     api_prefix = str(config_value(settings, "apiPrefix", DEFAULT_API_PREFIX))
     for server in _tls_servers(config):
@@ -189,24 +185,20 @@ def nginx_security_headers(args: ResourceValidationArgs, report: Report) -> None
             problems = _block_problems(block, required, api_prefix)
             if problems:
                 own = (
-                    " (it has add_header of its own, so it inherits none)"
+                    " (the block has add_header of its own, so it inherits none)"
                     if block.children("add_header")
                     else ""
                 )
-                report(
-                    f"{_where(container, config, block)}{own}: {'; '.join(problems)}. Fix: repeat every "
-                    "security "
-                    "header with 'always' in each block that has any add_header (or keep add_header only "
-                    "at server "
-                    "level)."
+                yield (
+                    block,
+                    (
+                        f"{'; '.join(problems)}{own}. Fix: repeat every security header with 'always' in "
+                        "each block that has any add_header (or keep add_header only at server level)."
+                    ),
                 )
 
 
-def nginx_csp_strict(args: ResourceValidationArgs, report: Report) -> None:
-    found = _proxy_config(args)
-    if found is None:
-        return
-    container, config = found
+def check_csp_strict(config: NginxConfig, settings: Settings) -> Iterator[tuple[Directive, str]]:
     for directive in config.root.walk():
         if directive.name != "add_header" or len(directive.args) < 2:
             continue
@@ -214,10 +206,12 @@ def nginx_csp_strict(args: ResourceValidationArgs, report: Report) -> None:
             continue
         unsafe = [source for source in UNSAFE_CSP_SOURCES if source in directive.args[1]]
         if unsafe:
-            report(
-                f"{_where(container, config, directive)} allows {' and '.join(unsafe)} in its CSP, which "
-                "re-opens "
-                "XSS. Fix: remove them; move inline scripts and styles to files (or use nonces)."
+            yield (
+                directive,
+                (
+                    f"allows {' and '.join(unsafe)} in its CSP, which re-opens XSS. Fix: remove them; move "
+                    "inline scripts and styles to files (or use nonces)."
+                ),
             )
 
 
@@ -230,60 +224,61 @@ def _redirects_to_https(block: Directive) -> bool:
     )
 
 
-def nginx_http_redirect_only(args: ResourceValidationArgs, report: Report) -> None:
-    found = _proxy_config(args)
-    if found is None:
-        return
-    container, config = found
+def check_http_redirect_only(config: NginxConfig, settings: Settings) -> Iterator[tuple[Directive, str]]:
     for server in config.servers():
         if listens_tls(server) or listens_loopback_only(server) or _redirects_to_https(server):
             continue
         locations = server.children("location")
         if locations and all(_redirects_to_https(location) for location in locations):
             continue
-        report(
-            f"{_where(container, config, server)} serves plain HTTP instead of redirecting. "
-            "Fix: return 308 https://$host$request_uri; as the server's only handler."
-        )
-
-
-def _uploads_unknown(container: Resource) -> bool:
-    uploads = container.get("uploads")
-    return is_unknown(uploads) or (
-        isinstance(uploads, list)
-        and any(not isinstance(upload, dict) or is_unknown(upload.get("file")) for upload in uploads)
-    )
+        yield server, "serves plain HTTP instead of redirecting. Fix: return 308 https://$host$request_uri;"
 
 
 def nginx_config_present(args: StackValidationArgs, report: Report) -> None:
-    proxies = [
-        resource
-        for resource in (Resource.of(resource) for resource in args.resources)
-        if resource.type == CONTAINER and resource.role == "proxy"
-    ]
-    if not proxies:
-        return
-    shipped = [(proxy, load_nginx_config(proxy)) for proxy in proxies]
-    if any(isinstance(config, NginxConfig) for _, config in shipped):
+    proxies = [service for service in services(args.resources) if service.role == PROXY_ROLE]
+    configs = service_configs(args.resources)
+    shipped = [(proxy, load_nginx_config(proxy, configs)) for proxy in proxies]
+    if not proxies or any(isinstance(config, NginxConfig) for _, config in shipped):
         return
     for proxy, config in shipped:
         if isinstance(config, str):
             report(
-                f"proxy container '{proxy.name}': {config}. Fix: render the config with crossplane.",
-                proxy.urn,
+                f"proxy service '{proxy.name}': {config}. Fix: render the config with crossplane and give "
+                "its ServiceConfig the base64 of the text as data.",
+                _holder(proxy, configs).urn,
             )
             return
-    if any(_uploads_unknown(proxy) for proxy in proxies) or any(
-        path.endswith("nginx.conf") for proxy in proxies for path in uploaded_files(proxy)
-    ):
+    if any(mounts_unknown(proxy) or _mounted_but_unknown(proxy, configs) for proxy in proxies):
         return  # known only during the update, when the rules run again
     report(
-        "no proxy container (pap.role proxy) uploads an nginx.conf, so the TLS and header rules had "
-        "nothing to "
-        "check. Fix: upload the proxy's config as .../nginx.conf into the proxy (or its seed) container.",
+        f"no proxy service (pap.role {PROXY_ROLE}) mounts an nginx.conf from a docker.ServiceConfig of this "
+        "stack, so the TLS and header rules had nothing to check. Fix: declare the config as a "
+        "ServiceConfig and mount it in taskSpec.containerSpec.configs with fileName "
+        "/run/pap/nginx/nginx.conf (configName = the ServiceConfig's name).",
         proxies[0].urn,
     )
 
+
+def _mounted_but_unknown(proxy: Resource, configs: Mapping[str, Resource]) -> bool:
+    """An nginx.conf is mounted from a declared config whose data a preview does not know yet."""
+    files = mounted_files(proxy, configs)
+    main = main_config_path(files)
+    return main is not None and files[main].source is not None and files[main].content is None
+
+
+def _holder(proxy: Resource, configs: Mapping[str, Resource]) -> Resource:
+    files = mounted_files(proxy, configs)
+    main = main_config_path(files)
+    source = files[main].source if main is not None else None
+    return source or proxy
+
+
+nginx_tls_protocols = nginx_rule(check_tls_protocols)
+nginx_tls_ciphers = nginx_rule(check_tls_ciphers)
+nginx_server_tokens_off = nginx_rule(check_server_tokens_off)
+nginx_security_headers = nginx_rule(check_security_headers)
+nginx_csp_strict = nginx_rule(check_csp_strict)
+nginx_http_redirect_only = nginx_rule(check_http_redirect_only)
 
 _PROXY_REFERENCE_HEADERS = "OWASP Secure Headers Project; OWASP ASVS V14.4"
 _MOZILLA = "Mozilla Server Side TLS 6.0"
@@ -292,65 +287,59 @@ POLICIES = [
     stack_policy(
         "nginx-config-present",
         nginx_config_present,
-        prohibits="A proxy without a parsable uploaded nginx.conf is prohibited: the TLS and header rules "
-        "could not "
-        "check what it serves.",
+        prohibits="A proxy service without a parsable nginx.conf mounted from a docker.ServiceConfig is "
+        "prohibited: the TLS and header rules could not check what it serves.",
         reference=f"{_MOZILLA}; {_PROXY_REFERENCE_HEADERS}",
         severity=Severity.MEDIUM,
     ),
-    resource_policy(
+    stack_policy(
         "nginx-tls-protocols",
         nginx_tls_protocols,
         prohibits="TLS protocols other than TLSv1.2/TLSv1.3 (TLSv1.3 only under the modern profile) are "
-        "prohibited, "
-        "and TLS servers must set ssl_protocols (nginx 1.22 defaults include TLSv1 and TLSv1.1).",
+        "prohibited, and TLS servers must set ssl_protocols (nginx 1.22 defaults include TLSv1 and TLSv1.1).",
         reference=_MOZILLA,
         config=PROFILE_CONFIG,
     ),
-    resource_policy(
+    stack_policy(
         "nginx-tls-ciphers",
         nginx_tls_ciphers,
         prohibits="Cipher suites outside Mozilla's intermediate list are prohibited (no CBC, RSA key "
-        "exchange, "
-        "3DES or RC4).",
+        "exchange, 3DES or RC4).",
         reference=_MOZILLA,
         config=PROFILE_CONFIG,
     ),
-    resource_policy(
+    stack_policy(
         "nginx-server-tokens-off",
         nginx_server_tokens_off,
         prohibits="Announcing the nginx version is prohibited: it tells attackers which CVEs apply.",
         reference=f"{_PROXY_REFERENCE_HEADERS} (remove Server version)",
         severity=Severity.LOW,
     ),
-    resource_policy(
+    stack_policy(
         "nginx-security-headers",
         nginx_security_headers,
         prohibits="Every TLS server and location must send all OWASP security headers (HSTS >= 1 year, CSP, "
         "X-Content-Type-Options, X-Frame-Options, Referrer-Policy, Permissions-Policy, COOP, CORP, "
         "X-Permitted-Cross-Domain-Policies; Cache-Control no-store on API locations) with 'always'. A "
-        "block with "
-        "its own add_header inherits none from its parents, the trap this rule exists for.",
+        "block with its own add_header inherits none from its parents, the trap this rule exists for.",
         reference=_PROXY_REFERENCE_HEADERS,
         config={
             "hstsMinAge": {"type": "integer", "minimum": 0, "default": DEFAULT_HSTS_MIN_AGE},
             "apiPrefix": {"type": "string", "default": DEFAULT_API_PREFIX},
         },
     ),
-    resource_policy(
+    stack_policy(
         "nginx-csp-strict",
         nginx_csp_strict,
         prohibits="A Content-Security-Policy with 'unsafe-inline' or 'unsafe-eval' is prohibited: it "
-        "re-enables "
-        "the script injection CSP exists to stop.",
+        "re-enables the script injection CSP exists to stop.",
         reference="OWASP Secure Headers Project (CSP); OWASP ASVS V14.4.3",
     ),
-    resource_policy(
+    stack_policy(
         "nginx-http-redirect-only",
         nginx_http_redirect_only,
-        prohibits="Plain-HTTP servers reachable from outside the container may only redirect to HTTPS "
-        "(301/308); "
-        "loopback-only servers (container health endpoints) are exempt.",
+        prohibits="Plain-HTTP servers reachable from outside the task may only redirect to HTTPS (301/308); "
+        "loopback-only servers (the task's health endpoint) are exempt.",
         reference=f"{_MOZILLA} (HSTS, redirect); OWASP ASVS V9.1.1",
     ),
 ]

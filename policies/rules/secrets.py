@@ -1,5 +1,5 @@
-"""Secret handling: no secret literals in environment variables or build args, key files readable by owner "
-"and group only."""
+"""Secret handling: no secret literal in service env or build args, Swarm secrets mounted owner-only and
+actually mounted where the env points, no key material in (unencrypted, world-readable) configs."""
 
 from __future__ import annotations
 
@@ -9,29 +9,42 @@ import posixpath
 import re
 from collections.abc import Iterator
 
-from pulumi_policy import ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, Severity, StackValidationArgs
 
-from ._policy import Report, resource_policy
-from ._props import CONTAINER, IMAGE, REMOTE_IMAGE, Resource, dicts, is_unknown, text
+from ._policy import Report, resource_policy, stack_policy
+from ._props import (
+    IMAGE,
+    REMOTE_IMAGE,
+    SECRET,
+    SERVICE,
+    SERVICE_CONFIG,
+    Resource,
+    dicts,
+    has_unknown_items,
+    is_unknown,
+    number,
+    services,
+    text,
+    uid_of,
+)
 
 SECRET_NAME = re.compile(r"password|passwd|secret|token|key|credential", re.IGNORECASE)
-SECRETS_DIR = "/run/pap/secrets/"
-KEY_FILE_SUFFIXES = (".key",)
+SECRETS_DIR = "/run/secrets/"  # where Swarm mounts a service's secrets (a tmpfs)
 PRIVATE_KEY_MARKER = "PRIVATE KEY-----"
 URL_WITH_PASSWORD = re.compile(r"://[^/\s@]*:[^/\s@]+@")
-# Uploads without `permissions` are written 0644 by the provider.
-DEFAULT_UPLOAD_MODE = 0o644
-OTHERS_BITS = 0o007
+# Swarm's defaults for a secret file: mode 0444, owner 0:0.
+DEFAULT_SECRET_MODE = 0o444
+DEFAULT_SECRET_UID = "0"  # noqa: S105 - a user ID
+GROUP_AND_OTHER_BITS = 0o077
 
 
 def _named_values(resource: Resource) -> Iterator[tuple[str, str, str]]:
     """(where, name, value) of every known environment variable or build arg of the resource."""
-    if resource.type == CONTAINER:
-        envs = resource.get("envs")
-        for entry in envs if isinstance(envs, list) else []:
-            if isinstance(entry, str) and "=" in entry:
-                name, value = entry.split("=", 1)
-                yield "envs", name, value
+    if resource.type == SERVICE:
+        env = resource.spec("env")
+        for name, value in env.items() if isinstance(env, dict) else ():
+            if isinstance(value, str):
+                yield "taskSpec.containerSpec.env", name, value
     elif resource.type in (IMAGE, REMOTE_IMAGE):
         build = resource.get("build")
         key = "args" if resource.type == IMAGE else "buildArgs"
@@ -53,69 +66,126 @@ def no_plaintext_secrets(args: ResourceValidationArgs, report: Report) -> None:
         # The value itself is never echoed: messages end up in CI logs.
         if SECRET_NAME.search(name):
             report(
-                f"'{resource.name}' sets {name} in plain {where} with a literal value, visible to anyone "
-                "who can "
-                f"inspect the container or image. Fix: upload it under {SECRETS_DIR} and pass {name}_FILE."
+                f"{resource.describe()} sets {name} in plain {where} with a literal value, visible to anyone "
+                "who can inspect the service or image. Fix: declare a docker.Secret, mount it in "
+                f"taskSpec.containerSpec.secrets under {SECRETS_DIR} and pass {name}_FILE."
             )
         elif URL_WITH_PASSWORD.search(value):
             report(
-                f"'{resource.name}' sets {name} in plain {where} to a URL with an embedded password. "
-                f"Fix: drop the password from the URL and pass it through a *_FILE setting."
+                f"{resource.describe()} sets {name} in plain {where} to a URL with an embedded password. "
+                "Fix: drop the password from the URL and pass it through a *_FILE setting (a docker.Secret)."
             )
 
 
-def _upload_content(upload: dict[str, object]) -> str | None:
-    content = text(upload.get("content"))
-    if content is not None:
-        return content
-    encoded = text(upload.get("contentBase64"))
+def secret_mount_path(mount: dict[str, object]) -> str | None:
+    """Where a containerSpec.secrets entry appears in the task (a relative fileName is under /run/secrets)."""
+    name = text(mount.get("fileName"))
+    if not name:
+        return None
+    return posixpath.normpath(name if posixpath.isabs(name) else SECRETS_DIR + name)
+
+
+def _mode(value: object) -> int | None:
+    if value is None:
+        return DEFAULT_SECRET_MODE
+    mode = number(value)
+    return int(mode) if mode is not None else None
+
+
+def secret_files_owner_only(args: ResourceValidationArgs, report: Report) -> None:
+    if args.resource_type != SERVICE:
+        return
+    service = Resource.of(args)
+    user = service.spec("user")
+    # Only a numeric UID can own a secret file; `service-non-root` reports any other user.
+    uid = uid_of(user) if isinstance(user, str) and uid_of(user).isdigit() else None
+    for index, mount in enumerate(dicts(service.spec("secrets"))):
+        where = f"taskSpec.containerSpec.secrets[{index}] ({secret_mount_path(mount) or '?'})"
+        problems = []
+        mode_value = mount.get("fileMode")
+        mode = None if is_unknown(mode_value) else _mode(mode_value)
+        if not is_unknown(mode_value) and (mode is None or mode & GROUP_AND_OTHER_BITS):
+            shown = f"0o{mode:o}" if mode is not None else repr(mode_value)
+            default = " (the default)" if mode_value is None else ""
+            problems.append(f"fileMode {shown}{default} lets other UIDs read it (group or other bits)")
+        file_uid = mount.get("fileUid")
+        owner = DEFAULT_SECRET_UID if file_uid is None else file_uid
+        if uid is not None and not is_unknown(owner) and str(owner) != uid:
+            default = " (the default)" if file_uid is None else ""
+            problems.append(
+                f"fileUid {owner}{default} is not the task's UID {uid}, so the process cannot read it"
+            )
+        if problems:
+            owner_fix = (
+                f'"{uid}"' if uid not in (None, "0") else "the service's non-root UID (service-non-root)"
+            )
+            report(
+                f"service '{service.name}' {where}: {'; '.join(problems)}. Fix: fileMode 256 (0o400), "
+                f'fileUid {owner_fix}, fileGid "0".'
+            )
+
+
+def _declared_secrets(args: StackValidationArgs) -> set[str] | None:
+    """The names of the stack's docker.Secret resources; None when a preview cannot know one of them."""
+    names: set[str] = set()
+    for secret in (Resource.of(resource) for resource in args.resources):
+        if secret.type != SECRET:
+            continue
+        name = secret.get("name")
+        if not isinstance(name, str):
+            return None
+        names.add(name)
+    return names
+
+
+def service_secret_files_mounted(args: StackValidationArgs, report: Report) -> None:
+    declared = _declared_secrets(args)
+    for service in services(args.resources):
+        mounts = service.spec("secrets")
+        if has_unknown_items(mounts) or any(is_unknown(mount.get("fileName")) for mount in dicts(mounts)):
+            continue
+        by_path = {path: mount for mount in dicts(mounts) if (path := secret_mount_path(mount))}
+        for _, name, value in _named_values(service):
+            if not value.startswith(SECRETS_DIR):
+                continue
+            mount = by_path.get(posixpath.normpath(value))
+            secret_name = mount.get("secretName") if mount is not None else None
+            if mount is None:
+                problem = (
+                    "mounts no secret there (taskSpec.containerSpec.secrets), so the task fails reading it"
+                )
+            elif isinstance(secret_name, str) and declared is not None and secret_name not in declared:
+                problem = f"mounts secret '{secret_name}' there, which is no docker.Secret of this stack"
+            else:
+                continue
+            report(
+                f"service '{service.name}' points {name} at {value}, but {problem}. Fix: declare the "
+                f'docker.Secret and mount it with secretName = its name and fileName "{value}".',
+                service.urn,
+            )
+
+
+def _decoded(value: object) -> str | None:
+    encoded = text(value)
     if encoded is None:
         return None
     try:
-        return base64.b64decode(encoded).decode("utf-8", errors="replace")
+        return base64.b64decode(encoded, validate=True).decode("utf-8", errors="replace")
     except (binascii.Error, ValueError):
-        return None
+        return encoded  # not base64: Docker would refuse it, but it may still hold a key
 
 
-def holds_key_material(upload: dict[str, object]) -> bool:
-    path = text(upload.get("file")) or ""
-    content = _upload_content(upload)
-    return (
-        posixpath.normpath(path).startswith(SECRETS_DIR.rstrip("/") + "/")
-        or path.endswith(KEY_FILE_SUFFIXES)
-        or (content is not None and PRIVATE_KEY_MARKER in content)
-    )
-
-
-def _mode(upload: dict[str, object]) -> int | None:
-    permissions = upload.get("permissions")
-    if permissions is None:
-        return DEFAULT_UPLOAD_MODE
-    try:
-        return int(str(permissions), 8)
-    except ValueError:
-        return None
-
-
-def key_material_owner_only(args: ResourceValidationArgs, report: Report) -> None:
-    if args.resource_type != CONTAINER:
+def configs_hold_no_key_material(args: ResourceValidationArgs, report: Report) -> None:
+    if args.resource_type != SERVICE_CONFIG:
         return
-    container = Resource.of(args)
-    for upload in dicts(container.get("uploads")):
-        if (
-            is_unknown(upload.get("permissions"))
-            or is_unknown(upload.get("file"))
-            or not holds_key_material(upload)
-        ):
-            continue
-        mode = _mode(upload)
-        if mode is None or mode & OTHERS_BITS:
-            shown = f"{mode:04o}" if mode is not None else repr(upload.get("permissions"))
-            report(
-                f"container '{container.name}' writes key material to {upload.get('file')} with mode "
-                f"{shown}, "
-                'readable by other users. Fix: permissions "0440" (owner root and the container\'s group 0).'
-            )
+    config = Resource.of(args)
+    content = _decoded(config.get("data"))
+    if content is not None and PRIVATE_KEY_MARKER in content:
+        report(
+            f"service config '{config.name}' holds a private key: Swarm configs are not encrypted at rest, "
+            "`docker config inspect` shows them and tasks get them 0444 by default. Fix: put the key into a "
+            "docker.Secret and mount it with fileMode 256 (0o400)."
+        )
 
 
 POLICIES = [
@@ -123,21 +193,34 @@ POLICIES = [
         "no-plaintext-secrets",
         no_plaintext_secrets,
         prohibits="Secret-looking values (password, secret, token, key, credential, passwords in URLs) are "
-        "prohibited in plain container envs and image build args: docker inspect and image history show "
-        "them. "
-        "Pass a *_FILE path to a file uploaded under /run/pap/secrets instead.",
+        "prohibited in plain service env and image build args: docker service inspect and image history "
+        "show them. Pass a *_FILE path to a docker.Secret mounted under /run/secrets instead.",
         reference="OWASP Docker Security Cheat Sheet rule 12; CIS Docker 4.10",
         severity=Severity.CRITICAL,
     ),
     resource_policy(
-        "key-material-owner-only",
-        key_material_owner_only,
-        prohibits="Uploaded files holding key material (PEM private keys, /run/pap/secrets/*, *.key) must "
-        "give "
-        "no permission to others (mode & 0o007 == 0). The Docker provider writes uploads as root:root and "
-        "the containers run as <UID>:0, so 0440 lets the owner and the container's group 0 read them, "
-        "nobody else.",
+        "secret-files-owner-only",
+        secret_files_owner_only,
+        prohibits="Mounted secrets must be readable by the task's own UID only: fileMode without group or "
+        "other bits (0o400) and fileUid equal to the service user's UID (Swarm's default is 0444 owned by "
+        "root).",
         reference="CIS Docker 4.10; OWASP Secrets Management Cheat Sheet",
-        severity=Severity.HIGH,
+    ),
+    stack_policy(
+        "service-secret-files-mounted",
+        service_secret_files_mounted,
+        prohibits="An env value pointing under /run/secrets must be the fileName of a secret the service "
+        "mounts from a docker.Secret of this stack: a secret from anywhere else is managed by nobody (no "
+        "rotation, no content digest), and an unmounted one fails the task at start.",
+        reference="OWASP Secrets Management Cheat Sheet",
+        severity=Severity.MEDIUM,
+    ),
+    resource_policy(
+        "configs-hold-no-key-material",
+        configs_hold_no_key_material,
+        prohibits="Private keys in docker.ServiceConfig data are prohibited: configs are not encrypted at "
+        "rest, are readable through the API and mounted world-readable; keys belong in a docker.Secret.",
+        reference="CIS Docker 4.10; OWASP Secrets Management Cheat Sheet",
+        severity=Severity.CRITICAL,
     ),
 ]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import tempfile
 from collections.abc import Callable, Iterable
@@ -13,6 +14,7 @@ import crossplane
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
 from policies.analyzer_client import AnalyzerClient, Violation, load_stack_config
+from policies.rules._props import SERVICE
 
 Plan = dict[str, Any]
 PlanEdit = Callable[[Plan], None]
@@ -42,20 +44,51 @@ def on(name: str, edit: InputsEdit) -> PlanEdit:
     return apply
 
 
-def set_input(key: str, value: Any) -> InputsEdit:
-    return lambda inputs: inputs.__setitem__(key, copy.deepcopy(value))
+def _holder(inputs: dict[str, Any], path: str, create: bool = False) -> tuple[Any, str | int]:
+    """The object holding the value at a dotted path (`taskSpec.containerSpec.user`) and its key."""
+    *parents, last = path.split(".")
+    holder: Any = inputs
+    for key in parents:
+        if isinstance(holder, list):
+            holder = holder[int(key)]
+        elif create:
+            holder = holder.setdefault(key, {})
+        else:
+            assert key in holder, f"the recorded resource has no {path!r}"
+            holder = holder[key]
+    return holder, int(last) if isinstance(holder, list) else last
 
 
-def drop_input(key: str) -> InputsEdit:
+def set_input(path: str, value: Any) -> InputsEdit:
+    """Set the input at a dotted path, creating missing objects on the way."""
+
     def apply(inputs: dict[str, Any]) -> None:
-        assert key in inputs, f"the recorded resource has no {key!r} to remove"
-        del inputs[key]
+        holder, key = _holder(inputs, path, create=True)
+        holder[key] = copy.deepcopy(value)
 
     return apply
 
 
-def append_input(key: str, item: Any) -> InputsEdit:
-    return lambda inputs: inputs.setdefault(key, []).append(copy.deepcopy(item))
+def drop_input(path: str) -> InputsEdit:
+    def apply(inputs: dict[str, Any]) -> None:
+        holder, key = _holder(inputs, path)
+        assert isinstance(holder, list) or key in holder, f"the recorded resource has no {path!r} to remove"
+        del holder[key]
+
+    return apply
+
+
+def append_input(path: str, item: Any) -> InputsEdit:
+    def apply(inputs: dict[str, Any]) -> None:
+        holder, key = _holder(inputs, path, create=True)
+        holder.setdefault(key, []).append(copy.deepcopy(item))
+
+    return apply
+
+
+def spec(key: str) -> str:
+    """The dotted path of a Service's `taskSpec.containerSpec` input."""
+    return f"taskSpec.containerSpec.{key}"
 
 
 def remove_resource(name: str) -> PlanEdit:
@@ -80,18 +113,22 @@ def nginx_payload(content: str) -> list[dict[str, Any]]:
 
 
 def edit_nginx(edit: Callable[[list[dict[str, Any]]], None]) -> InputsEdit:
-    """Rewrite the uploaded nginx.conf of a container through crossplane (parse, edit the tree, build)."""
+    """Rewrite a ServiceConfig's nginx.conf (base64 `data`) with crossplane (parse, edit the tree, build)."""
 
     def apply(inputs: dict[str, Any]) -> None:
-        uploads = [
-            upload for upload in inputs.get("uploads", []) if upload["file"].endswith(NGINX_CONF_SUFFIX)
-        ]
-        assert len(uploads) == 1, "expected exactly one uploaded nginx.conf"
-        payload = nginx_payload(uploads[0]["content"])
+        payload = nginx_payload(decode(inputs["data"]))
         edit(payload)
-        uploads[0]["content"] = crossplane.build(payload) + "\n"
+        inputs["data"] = encode(crossplane.build(payload) + "\n")
 
     return apply
+
+
+def encode(content: str) -> str:
+    return base64.b64encode(content.encode()).decode()
+
+
+def decode(data: str) -> str:
+    return base64.b64decode(data).decode()
 
 
 def blocks(payload: list[dict[str, Any]], directive: str, *args: str) -> list[dict[str, Any]]:
@@ -159,3 +196,25 @@ def run_stack_rule(
         lambda message, urn=None: reported.append((message, urn)),
     )
     return reported
+
+
+def service_props(**container_spec: Any) -> dict[str, Any]:
+    """Service inputs with just these `taskSpec.containerSpec` inputs."""
+    return {"taskSpec": {"containerSpec": container_spec}}
+
+
+def service_messages(rule: Any, config: dict[str, Any] | None = None, **container_spec: Any) -> list[str]:
+    """A resource rule's messages for a service with these `taskSpec.containerSpec` inputs."""
+    return run_resource_rule(rule, SERVICE, service_props(**container_spec), config)
+
+
+def plan_item(resource_type: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """A resource in the plan format, for `run_stack_rule`."""
+    urn = f"urn:pulumi:test::pap::{resource_type}::{name}"
+    return {"urn": urn, "type": resource_type, "name": name, "inputs": inputs}
+
+
+def service_item(name: str, role: str | None, **inputs: Any) -> dict[str, Any]:
+    """A service in the plan format, labelled with its pap.role."""
+    labels = [{"label": "pap.role", "value": role}] if role else []
+    return plan_item(SERVICE, name, {"labels": labels, **inputs})

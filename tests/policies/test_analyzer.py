@@ -19,41 +19,42 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # The pack's contract: every policy and its default level. Written out here so that dropping or
 # downgrading a rule fails a test (the README's coverage table lists the same names).
 EXPECTED_POLICIES = {
-    "container-non-root": "mandatory",
-    "container-not-privileged": "mandatory",
-    "container-capabilities-dropped": "mandatory",
-    "container-no-new-privileges": "mandatory",
-    "container-security-profiles": "mandatory",
-    "container-memory-limited": "mandatory",
-    "container-cpu-limited": "mandatory",
-    "container-read-only-rootfs": "mandatory",
-    "container-healthcheck": "mandatory",
-    "container-restart-policy": "mandatory",
-    "container-no-host-network": "mandatory",
-    "container-no-host-pid": "mandatory",
-    "container-no-host-ipc": "mandatory",
-    "container-no-host-userns": "mandatory",
-    "container-not-default-bridge": "mandatory",
-    "container-no-devices": "mandatory",
+    "service-non-root": "mandatory",
+    "service-capabilities-dropped": "mandatory",
+    "service-read-only-rootfs": "mandatory",
+    "service-memory-limited": "mandatory",
+    "service-cpu-limited": "mandatory",
+    "service-no-devices": "mandatory",
+    "service-healthcheck": "mandatory",
+    "service-restart-policy": "mandatory",
+    "service-selinux-not-disabled": "mandatory",
+    "service-image-immutable": "mandatory",
     "host-path-not-sensitive": "mandatory",
-    "container-no-docker-socket": "mandatory",
-    "container-mount-propagation": "mandatory",
-    "container-cgroup-parent": "mandatory",
-    "container-no-publish-all-ports": "mandatory",
-    "container-no-privileged-host-ports": "mandatory",
-    "container-ports-bound-to-interface": "mandatory",
-    "container-image-immutable": "mandatory",
+    "service-no-docker-socket": "mandatory",
+    "service-mount-propagation": "mandatory",
+    "service-no-host-network": "mandatory",
+    "service-not-default-bridge": "mandatory",
+    "service-no-privileged-host-ports": "mandatory",
+    "service-ports-host-mode": "mandatory",
+    "data-tier-internal-networks-only": "mandatory",
+    "data-tier-publishes-nothing": "mandatory",
+    "single-ingress": "mandatory",
+    "service-update-rollback": "mandatory",
+    "stateless-service-start-first": "mandatory",
+    "exclusive-service-stop-first": "mandatory",
+    "stateless-service-replicated": "mandatory",
+    "data-service-pinned": "mandatory",
+    "no-plaintext-secrets": "mandatory",
+    "secret-files-owner-only": "mandatory",
+    "service-secret-files-mounted": "mandatory",
+    "configs-hold-no-key-material": "mandatory",
+    "no-standalone-containers": "mandatory",
+    "database-backed-up": "mandatory",
     "dockerfile-readable": "advisory",
     "dockerfile-non-root-user": "mandatory",
     "dockerfile-copy-not-add": "mandatory",
     "dockerfile-base-image-pinned": "mandatory",
     "service-image-promoted": "mandatory",
-    "no-plaintext-secrets": "mandatory",
-    "key-material-owner-only": "mandatory",
-    "data-tier-internal-networks-only": "mandatory",
-    "data-tier-publishes-nothing": "mandatory",
-    "single-ingress": "mandatory",
-    "database-backed-up": "mandatory",
     "tls-key-strength": "mandatory",
     "tls-certificate-lifetime": "mandatory",
     "nginx-config-present": "mandatory",
@@ -100,6 +101,9 @@ def test_per_stack_config_differs_where_the_issue_says(analyzer: AnalyzerClient)
     assert dev["tls-certificate-lifetime"].properties["maxValidityDays"] == 366
     assert prod["tls-certificate-lifetime"].properties["maxValidityDays"] == 90
     assert prod["service-image-promoted"].properties["buildsAllowed"] is False
+    # dev may run one backend task, prod needs two (a task's crash or restart is no outage).
+    assert dev["stateless-service-replicated"].properties["minReplicas"] == 1
+    assert prod["stateless-service-replicated"].properties["minReplicas"] == 2
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -116,14 +120,14 @@ def test_recorded_program_has_no_mandatory_violation(
 def test_check_cli_text_and_json(tmp_path: Path, dev_plan: dict[str, Any]) -> None:
     bad = json.loads(json.dumps(dev_plan))
     for item in bad["resources"]:
-        if item["name"] == "pap-dev-backend-1":
-            item["inputs"]["user"] = "0:0"
+        if item["name"] == "pap-dev-backend":
+            item["inputs"]["taskSpec"]["containerSpec"]["user"] = "0:0"
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(bad))
     command = [sys.executable, "-m", "policies.check", "--input", str(path), "--stack", "dev"]
     text = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert text.returncode == 1, text.stderr
-    assert "[mandatory] container-non-root  pap-dev-backend-1" in text.stdout
+    assert "[mandatory] service-non-root  pap-dev-backend" in text.stdout
     assert "mandatory" in text.stdout.splitlines()[-1]
     as_json = subprocess.run(
         [*command, "--format", "json"],
@@ -136,9 +140,9 @@ def test_check_cli_text_and_json(tmp_path: Path, dev_plan: dict[str, Any]) -> No
     assert as_json.returncode == 1
     document = json.loads(as_json.stdout)
     assert document["resources"] == bad["resources"]
-    fired = [v for v in document["violations"] if v["policy"] == "container-non-root"]
-    assert [v["name"] for v in fired] == ["pap-dev-backend-1"]
-    assert fired[0]["level"] == "mandatory" and fired[0]["urn"].endswith("::pap-dev-backend-1")
+    fired = [v for v in document["violations"] if v["policy"] == "service-non-root"]
+    assert [v["name"] for v in fired] == ["pap-dev-backend"]
+    assert fired[0]["level"] == "mandatory" and fired[0]["urn"].endswith("::pap-dev-backend")
 
 
 def test_check_cli_passes_the_clean_plan_and_refuses_bad_input(

@@ -15,30 +15,44 @@ from typing import Any
 import pytest
 
 from policies.analyzer_client import AnalyzerClient, Violation, load_stack_config
+from tests.policies.nginx_edits import (
+    csp_unsafe_inline,
+    drop_always_in_server,
+    drop_header_in_api_location,
+    plain_http_served,
+    set_directive,
+)
 from tests.policies.support import (
     PlanEdit,
     add_resource,
     append_input,
-    blocks,
+    decode,
     drop_input,
     edit_nginx,
     edited,
+    encode,
     evaluate,
     new_violations,
     on,
     remove_resource,
     resource,
     set_input,
+    spec,
 )
 
-BACKEND = "pap-dev-backend-1"
+BACKEND = "pap-dev-backend"
 DATABASE = "pap-dev-db"
-PROXY = "pap-dev-proxy"
-PROXY_SEED = "pap-dev-proxy-seed"
+CACHE = "pap-dev-cache"
 BACKUP = "pap-dev-backup"
+MIGRATE = "pap-dev-migrate"
+PROXY = "pap-dev-proxy"
+NGINX_CONF = "pap-dev-nginx-conf"  # the docker.ServiceConfig the proxy mounts as nginx.conf
+TLS_CERT_CONFIG = "pap-dev-tls-cert"
+TLS_KEY_SECRET = "pap-dev-tls-key"
+DATABASE_VOLUME = "pap-dev-db-data"
 EDGE_NETWORK = "pap-dev-edge"
-SECURITY_HEADER_DROPPED = "X-Frame-Options"
-WILDCARD = "0.0.0.0"  # noqa: S104 - the mistake under test
+LIMITS = "taskSpec.resources.limits"
+RESERVATION = "taskSpec.resources.reservation"
 
 
 # Stack plus policy config: each stack's own, and prod under Mozilla "modern" (supported, not deployed).
@@ -71,113 +85,74 @@ def case(
     return Mutation(case_id, edits, frozenset({fires} if isinstance(fires, str) else fires), setting, why)
 
 
-def _set_label(key: str, value: str) -> Any:
-    def apply(inputs: dict[str, Any]) -> None:
-        inputs["labels"] = [label for label in inputs["labels"] if label["label"] != key]
-        inputs["labels"].append({"label": key, "value": value})
-
-    return apply
-
-
-def _port(ip: str, external: int, internal: int = 8000) -> dict[str, Any]:
-    return {"internal": internal, "external": external, "ip": ip}
+def _host_port(target: int, published: int) -> dict[str, Any]:
+    return {"protocol": "tcp", "targetPort": target, "publishedPort": published, "publishMode": "host"}
 
 
 def _on_proxy_ports(edit: Any) -> PlanEdit:
-    return on(PROXY, lambda inputs: [edit(port) for port in inputs["ports"]])
+    return on(PROXY, lambda inputs: [edit(port) for port in inputs["endpointSpec"]["ports"]])
 
 
-def _drop_header_in_api_location(payload: list[dict[str, Any]]) -> None:
-    (location,) = blocks(payload, "location", "/api/v1/")
-    location["block"] = [
-        node
-        for node in location["block"]
-        if not (node["directive"] == "add_header" and node["args"][0] == SECURITY_HEADER_DROPPED)
-    ]
+def _first_secret(edit: Any) -> PlanEdit:
+    return on(BACKEND, lambda inputs: edit(inputs["taskSpec"]["containerSpec"]["secrets"][0]))
 
 
-def _drop_always_in_server(payload: list[dict[str, Any]]) -> None:
-    server = next(
-        block for block in _servers(payload) if any(d["args"][1:2] == ["ssl"] for d in _listens(block))
-    )
-    for node in server["block"]:
-        if node["directive"] == "add_header" and node["args"][0] == "Strict-Transport-Security":
-            node["args"] = node["args"][:2]
-
-
-def _servers(payload: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """server blocks (upstream's `server` lines have no block)."""
-    return [block for block in blocks(payload, "server") if "block" in block]
-
-
-def _listens(server: dict[str, Any]) -> list[dict[str, Any]]:
-    return [node for node in server["block"] if node["directive"] == "listen"]
-
-
-def _set_directive(name: str, *args: str) -> Any:
-    def apply(payload: list[dict[str, Any]]) -> None:
-        nodes = [
-            node
-            for block in blocks(payload, "http")
-            for node in _walk(block["block"])
-            if node["directive"] == name
-        ]
-        assert nodes, f"the recorded nginx.conf has no {name}"
-        for node in nodes:
-            node["args"] = list(args)
-
-    return apply
-
-
-def _walk(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for node in nodes:
-        found.append(node)
-        found.extend(_walk(node.get("block", [])))
-    return found
-
-
-def _csp_unsafe_inline(payload: list[dict[str, Any]]) -> None:
-    for node in _walk(payload):
-        if node["directive"] == "add_header" and node["args"][0] == "Content-Security-Policy":
-            node["args"][1] = node["args"][1].replace(
-                "default-src 'self'", "default-src 'self' 'unsafe-inline'"
-            )
-
-
-def _plain_http_served(payload: list[dict[str, Any]]) -> None:
-    server = next(
-        block for block in _servers(payload) if any(d["directive"] == "return" for d in block["block"])
-    )
-    server["block"] = [node for node in server["block"] if node["directive"] != "return"]
-    server["block"].append(
-        {
-            "directive": "location",
-            "args": ["/"],
-            "block": [{"directive": "proxy_pass", "args": ["http://backend"]}],
-        }
-    )
-
-
-def _tls_upload_mode(mode: str) -> Any:
+def _unmount_secret(file_name: str) -> Any:
     def apply(inputs: dict[str, Any]) -> None:
-        (key,) = [upload for upload in inputs["uploads"] if "PRIVATE KEY" in (upload.get("content") or "")]
-        key["permissions"] = mode
+        container = inputs["taskSpec"]["containerSpec"]
+        kept = [mount for mount in container["secrets"] if mount["fileName"] != file_name]
+        assert len(kept) == len(container["secrets"]) - 1, f"no secret mounted at {file_name}"
+        container["secrets"] = kept
 
     return apply
+
+
+def _without_volume_mounts(inputs: dict[str, Any]) -> None:
+    container = inputs["taskSpec"]["containerSpec"]
+    container["mounts"] = [mount for mount in container["mounts"] if mount["type"] != "volume"]
+
+
+def _backup_into(volume: str) -> Any:
+    def apply(inputs: dict[str, Any]) -> None:
+        (mount,) = [m for m in inputs["taskSpec"]["containerSpec"]["mounts"] if m["type"] == "volume"]
+        mount["source"] = volume
+
+    return apply
+
+
+def _key_as_config(plan: dict[str, Any]) -> None:
+    """The TLS key's content shipped in the certificate's ServiceConfig (configs are not encrypted)."""
+    key = decode(resource(plan, TLS_KEY_SECRET)["inputs"]["data"])
+    cert = resource(plan, TLS_CERT_CONFIG)["inputs"]
+    cert["data"] = encode(decode(cert["data"]) + key)
+
+
+def _standalone_container(plan: dict[str, Any]) -> None:
+    """The backend's image run once more as a plain docker.Container (an ad-hoc task outside Swarm)."""
+    backend = resource(plan, BACKEND)
+    container = backend["inputs"]["taskSpec"]["containerSpec"]
+    adhoc = f"{BACKEND}-adhoc"
+    add_resource(
+        {
+            "urn": backend["urn"].replace(
+                f"docker:index/service:Service::{BACKEND}", f"docker:index/container:Container::{adhoc}"
+            ),
+            "type": "docker:index/container:Container",
+            "name": adhoc,
+            "parent": backend["parent"],
+            "dependencies": [],
+            "inputs": {"name": adhoc, "image": container["image"], "user": container["user"]},
+        }
+    )(plan)
 
 
 def _without_nginx_conf(inputs: dict[str, Any]) -> None:
-    inputs["uploads"] = [upload for upload in inputs["uploads"] if not upload["file"].endswith("nginx.conf")]
+    container = inputs["taskSpec"]["containerSpec"]
+    container["configs"] = [c for c in container["configs"] if not c["fileName"].endswith("nginx.conf")]
 
 
 def _broken_nginx_conf(inputs: dict[str, Any]) -> None:
-    (conf,) = [upload for upload in inputs["uploads"] if upload["file"].endswith("nginx.conf")]
-    conf["content"] = conf["content"] + "\nhttp {\n"
-
-
-def _backup_without_volume(inputs: dict[str, Any]) -> None:
-    inputs["volumes"] = [volume for volume in inputs["volumes"] if volume["containerPath"] == "/run/pap"]
+    inputs["data"] = encode(decode(inputs["data"]) + "\nhttp {\n")
 
 
 def _service_image_built_in_prod(dev_plan: dict[str, Any]) -> PlanEdit:
@@ -187,54 +162,73 @@ def _service_image_built_in_prod(dev_plan: dict[str, Any]) -> PlanEdit:
 
     def apply(plan: dict[str, Any]) -> None:
         add_resource(built)(plan)
-        resource(plan, "pap-prod-backend-1")["dependencies"].append(built["urn"])
+        resource(plan, "pap-prod-backend")["dependencies"].append(built["urn"])
 
     return apply
 
 
+ROOT_CANNOT_READ = (
+    "a root task cannot read secrets owned by the service UID either: capDrops ALL removed DAC_OVERRIDE"
+)
 MUTATIONS = [
-    case("user-removed", "container-non-root", on(BACKEND, drop_input("user"))),
-    case("user-root", "container-non-root", on(BACKEND, set_input("user", "0:0"))),
-    case("privileged", "container-not-privileged", on(BACKEND, set_input("privileged", True))),
-    case("caps-not-dropped", "container-capabilities-dropped", on(BACKEND, set_input("capabilities", {}))),
+    # service_runtime
+    case("user-removed", "service-non-root", on(BACKEND, drop_input(spec("user")))),
+    case(
+        "user-root",
+        {"service-non-root", "secret-files-owner-only"},
+        on(BACKEND, set_input(spec("user"), "0:0")),
+        why=ROOT_CANNOT_READ,
+    ),
+    case("user-by-name", "service-non-root", on(BACKEND, set_input(spec("user"), "app:0"))),
+    case("caps-not-dropped", "service-capabilities-dropped", on(BACKEND, set_input(spec("capDrops"), []))),
     case(
         "cap-sys-admin",
-        "container-capabilities-dropped",
-        on(BACKEND, set_input("capabilities", {"drops": ["ALL"], "adds": ["SYS_ADMIN"]})),
+        "service-capabilities-dropped",
+        on(BACKEND, set_input(spec("capAdds"), ["SYS_ADMIN"])),
     ),
-    case("new-privileges", "container-no-new-privileges", on(BACKEND, set_input("securityOpts", []))),
+    case("writable-rootfs", "service-read-only-rootfs", on(BACKEND, set_input(spec("readOnly"), False))),
+    case("no-memory-limit", "service-memory-limited", on(BACKEND, drop_input(f"{LIMITS}.memoryBytes"))),
     case(
-        "seccomp-unconfined",
-        "container-security-profiles",
-        on(BACKEND, append_input("securityOpts", "seccomp=unconfined")),
+        "no-memory-reservation",
+        "service-memory-limited",
+        on(BACKEND, drop_input(f"{RESERVATION}.memoryBytes")),
+    ),
+    case("no-cpu-limit", "service-cpu-limited", on(BACKEND, drop_input(f"{LIMITS}.nanoCpus"))),
+    case(
+        "cpu-reservation-above-limit",
+        "service-cpu-limited",
+        on(BACKEND, set_input(f"{RESERVATION}.nanoCpus", 4_000_000_000)),
     ),
     case(
-        "apparmor-unconfined",
-        "container-security-profiles",
-        on(BACKEND, append_input("securityOpts", "apparmor:unconfined")),
+        "reserves-gpu",
+        "service-no-devices",
+        on(BACKEND, set_input(f"{RESERVATION}.genericResources", {"discreteResourcesSpecs": ["GPU=1"]})),
     ),
-    case("no-memory-limit", "container-memory-limited", on(BACKEND, drop_input("memory"))),
-    case("unlimited-swap", "container-memory-limited", on(BACKEND, set_input("memorySwap", -1))),
-    case("no-cpu-limit", "container-cpu-limited", on(BACKEND, drop_input("cpus"))),
-    case("writable-rootfs", "container-read-only-rootfs", on(BACKEND, set_input("readOnly", False))),
-    case("no-healthcheck", "container-healthcheck", on(BACKEND, drop_input("healthcheck"))),
-    case("restart-always", "container-restart-policy", on(BACKEND, set_input("restart", "always"))),
-    case("restart-unbounded", "container-restart-policy", on(BACKEND, set_input("maxRetryCount", 0))),
-    case("host-network", "container-no-host-network", on(BACKEND, set_input("networkMode", "host"))),
-    case("host-pid", "container-no-host-pid", on(BACKEND, set_input("pidMode", "host"))),
-    case("host-ipc", "container-no-host-ipc", on(BACKEND, set_input("ipcMode", "host"))),
-    case("host-userns", "container-no-host-userns", on(BACKEND, set_input("usernsMode", "host"))),
-    case("default-bridge", "container-not-default-bridge", on(BACKEND, set_input("networksAdvanced", []))),
+    case("no-healthcheck", "service-healthcheck", on(BACKEND, drop_input(spec("healthcheck")))),
     case(
-        "host-device",
-        "container-no-devices",
-        on(BACKEND, set_input("devices", [{"hostPath": "/dev/kmsg", "containerPath": "/dev/kmsg"}])),
+        "healthcheck-none", "service-healthcheck", on(BACKEND, set_input(spec("healthcheck.tests"), ["NONE"]))
     ),
-    case("gpus", "container-no-devices", on(BACKEND, set_input("gpus", "all"))),
+    case(
+        "restart-any",
+        "service-restart-policy",
+        on(BACKEND, set_input("taskSpec.restartPolicy.condition", "any")),
+    ),
+    case(
+        "restart-unbounded",
+        "service-restart-policy",
+        on(BACKEND, set_input("taskSpec.restartPolicy.maxAttempts", 0)),
+    ),
+    case(
+        "selinux-disabled",
+        "service-selinux-not-disabled",
+        on(BACKEND, set_input(spec("privileges"), {"seLinuxContext": {"disable": True}})),
+    ),
+    case("image-tag", "service-image-immutable", on(BACKEND, set_input(spec("image"), "pap-service:latest"))),
+    # service_mounts
     case(
         "bind-etc",
         "host-path-not-sensitive",
-        on(BACKEND, append_input("mounts", {"type": "bind", "source": "/etc", "target": "/host-etc"})),
+        on(BACKEND, append_input(spec("mounts"), {"type": "bind", "source": "/etc", "target": "/host-etc"})),
     ),
     case(
         "volume-binds-etc",
@@ -242,22 +236,39 @@ MUTATIONS = [
         on("database-data", set_input("driverOpts", {"type": "none", "o": "bind", "device": "/etc"})),
     ),
     case(
+        "mount-options-bind-etc",
+        "host-path-not-sensitive",
+        on(
+            DATABASE,
+            append_input(
+                spec("mounts"),
+                {
+                    "type": "volume",
+                    "source": "host-etc",
+                    "target": "/host-etc",
+                    "volumeOptions": {"driverOptions": {"type": "none", "o": "bind", "device": "/etc"}},
+                },
+            ),
+        ),
+    ),
+    case(
         "docker-socket",
-        "container-no-docker-socket",
+        "service-no-docker-socket",
         on(
             BACKEND,
             append_input(
-                "mounts", {"type": "bind", "source": "/var/run/docker.sock", "target": "/var/run/docker.sock"}
+                spec("mounts"),
+                {"type": "bind", "source": "/var/run/docker.sock", "target": "/var/run/docker.sock"},
             ),
         ),
     ),
     case(
         "shared-propagation",
-        "container-mount-propagation",
+        "service-mount-propagation",
         on(
             BACKEND,
             append_input(
-                "mounts",
+                spec("mounts"),
                 {
                     "type": "bind",
                     "source": "/srv/pap",
@@ -267,60 +278,129 @@ MUTATIONS = [
             ),
         ),
     ),
-    case("cgroup-parent", "container-cgroup-parent", on(BACKEND, set_input("cgroupParent", "/custom"))),
-    case("publish-all", "container-no-publish-all-ports", on(PROXY, set_input("publishAllPorts", True))),
+    # service_network
+    case(
+        "host-network",
+        "service-no-host-network",
+        on(BACKEND, append_input("taskSpec.networksAdvanceds", {"name": "host", "aliases": []})),
+    ),
+    case(
+        "no-networks", "service-not-default-bridge", on(BACKEND, set_input("taskSpec.networksAdvanceds", []))
+    ),
+    case(
+        "default-bridge",
+        "service-not-default-bridge",
+        on(BACKEND, set_input("taskSpec.networksAdvanceds", [{"name": "bridge", "aliases": []}])),
+    ),
     case(
         "port-443",
-        "container-no-privileged-host-ports",
-        _on_proxy_ports(lambda port: port.update(external=443)),
+        "service-no-privileged-host-ports",
+        _on_proxy_ports(lambda port: port.update(publishedPort=443) if port["targetPort"] == 8443 else None),
     ),
     case(
-        "port-wildcard",
-        "container-ports-bound-to-interface",
-        _on_proxy_ports(lambda port: port.update(ip=WILDCARD)),
+        "port-ingress-mode",
+        "service-ports-host-mode",
+        _on_proxy_ports(lambda port: port.update(publishMode="ingress")),
     ),
-    case("port-no-ip", "container-ports-bound-to-interface", _on_proxy_ports(lambda port: port.pop("ip"))),
-    case("image-tag", "container-image-immutable", on(BACKEND, set_input("image", "pap-service:latest"))),
+    case("port-mode-unset", "service-ports-host-mode", _on_proxy_ports(lambda port: port.pop("publishMode"))),
     case(
-        "password-in-envs",
+        "database-on-edge",
+        "data-tier-internal-networks-only",
+        on(DATABASE, append_input("taskSpec.networksAdvanceds", {"name": EDGE_NETWORK, "aliases": []})),
+    ),
+    case(
+        "cache-on-unknown-network",
+        "data-tier-internal-networks-only",
+        on(
+            CACHE,
+            set_input("taskSpec.networksAdvanceds", [{"name": "overlay-of-someone-else", "aliases": []}]),
+        ),
+    ),
+    case(
+        "database-port-published",
+        {"data-tier-publishes-nothing", "single-ingress"},
+        on(DATABASE, set_input("endpointSpec.ports", [_host_port(5432, 15432)])),
+        why="a published database port is also a second ingress",
+    ),
+    case(
+        "migrate-publishes",
+        "single-ingress",
+        on(MIGRATE, set_input("endpointSpec.ports", [_host_port(8000, 18000)])),
+    ),
+    case("no-ingress", "single-ingress", on(PROXY, set_input("endpointSpec.ports", []))),
+    # service_rollout
+    case(
+        "update-pauses",
+        "service-update-rollback",
+        on(BACKEND, set_input("updateConfig.failureAction", "pause")),
+    ),
+    case("database-no-update-config", "service-update-rollback", on(DATABASE, drop_input("updateConfig"))),
+    case(
+        "backend-stop-first",
+        "stateless-service-start-first",
+        on(BACKEND, set_input("updateConfig.order", "stop-first")),
+    ),
+    case(
+        "backend-no-rollback-config",
+        "stateless-service-start-first",
+        on(BACKEND, drop_input("rollbackConfig")),
+    ),
+    case(
+        "database-start-first",
+        "exclusive-service-stop-first",
+        on(DATABASE, set_input("updateConfig.order", "start-first")),
+    ),
+    case(
+        "proxy-rollback-start-first",
+        "exclusive-service-stop-first",
+        on(PROXY, set_input("rollbackConfig.order", "start-first")),
+    ),
+    case(
+        "one-backend-in-prod",
+        "stateless-service-replicated",
+        on("pap-prod-backend", set_input("mode.replicated.replicas", 1)),
+        setting="prod",
+    ),
+    case("database-unpinned", "data-service-pinned", on(DATABASE, drop_input("taskSpec.placement"))),
+    case(
+        "cache-pinned-by-hostname",
+        "data-service-pinned",
+        on(CACHE, set_input("taskSpec.placement.constraints", ["node.hostname == node-1"])),
+    ),
+    # secrets
+    case(
+        "password-in-env",
         "no-plaintext-secrets",
-        on(BACKEND, append_input("envs", "PAP_DATABASE_PASSWORD=hunter2-hunter2")),
+        on(BACKEND, set_input(spec("env.PAP_DATABASE_PASSWORD"), "hunter2-hunter2")),
     ),
     case(
         "password-in-url",
         "no-plaintext-secrets",
-        on(BACKEND, append_input("envs", "PAP_SENTRY_DSN=https://user:pw@sentry.example/1")),
+        on(BACKEND, set_input(spec("env.PAP_SENTRY_DSN"), "https://user:pw@sentry.example/1")),
     ),
     case(
         "token-build-arg",
         "no-plaintext-secrets",
         on("images-proxy", lambda inputs: inputs["build"]["buildArgs"].update(API_TOKEN="abc123")),
     ),
-    case("key-world-readable", "key-material-owner-only", on(PROXY_SEED, _tls_upload_mode("0444"))),
-    case("key-default-mode", "key-material-owner-only", on(PROXY_SEED, _tls_upload_mode("0644"))),
     case(
-        "database-on-edge",
-        "data-tier-internal-networks-only",
-        on(DATABASE, append_input("networksAdvanced", {"name": EDGE_NETWORK, "aliases": []})),
+        "secret-group-readable", "secret-files-owner-only", _first_secret(lambda s: s.update(fileMode=0o440))
     ),
+    case("secret-default-mode", "secret-files-owner-only", _first_secret(lambda s: s.pop("fileMode"))),
+    case("secret-owned-by-root", "secret-files-owner-only", _first_secret(lambda s: s.update(fileUid="0"))),
     case(
-        "cache-on-unknown-network",
-        "data-tier-internal-networks-only",
-        on(
-            "pap-dev-cache",
-            set_input("networksAdvanced", [{"name": "bridge-of-someone-else", "aliases": []}]),
-        ),
+        "secret-not-mounted",
+        "service-secret-files-mounted",
+        on(BACKEND, _unmount_secret("/run/secrets/secret_key")),
     ),
-    case(
-        "database-port-published",
-        {"data-tier-publishes-nothing", "single-ingress"},
-        on(DATABASE, set_input("ports", [_port("127.0.0.1", 15432, 5432)])),
-        why="a published database port is also a second ingress",
-    ),
-    case("backend-publishes", "single-ingress", on(BACKEND, set_input("ports", [_port("127.0.0.1", 18000)]))),
-    case("no-ingress", "single-ingress", on(PROXY, set_input("ports", []))),
-    case("no-backup-container", "database-backed-up", remove_resource(BACKUP)),
-    case("backup-without-volume", "database-backed-up", on(BACKUP, _backup_without_volume)),
+    case("secret-not-declared", "service-secret-files-mounted", remove_resource("pap-dev-jwt-key")),
+    case("key-in-config", "configs-hold-no-key-material", _key_as_config),
+    # stack
+    case("standalone-container", "no-standalone-containers", _standalone_container),
+    case("no-backup-service", "database-backed-up", remove_resource(BACKUP)),
+    case("backup-without-volume", "database-backed-up", on(BACKUP, _without_volume_mounts)),
+    case("backup-on-database-volume", "database-backed-up", on(BACKUP, _backup_into(DATABASE_VOLUME))),
+    # tls
     case(
         "rsa-1024",
         "tls-key-strength",
@@ -351,31 +431,46 @@ MUTATIONS = [
         on("tls-server", set_input("validityPeriodHours", 120 * 24)),
         setting="prod",
     ),
+    # proxy (nginx.conf in its ServiceConfig)
     case(
         "tls-1.1",
         "nginx-tls-protocols",
-        on(PROXY_SEED, edit_nginx(_set_directive("ssl_protocols", "TLSv1.1", "TLSv1.2", "TLSv1.3"))),
+        on(
+            NGINX_CONF,
+            edit_nginx(set_directive("ssl_protocols", "TLSv1.1", "TLSv1.2", "TLSv1.3")),
+        ),
     ),
     case(
         "weak-cipher",
         "nginx-tls-ciphers",
-        on(PROXY_SEED, edit_nginx(_set_directive("ssl_ciphers", "ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA"))),
+        on(
+            NGINX_CONF,
+            edit_nginx(set_directive("ssl_ciphers", "ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA")),
+        ),
     ),
     case(
         "server-tokens-on",
         "nginx-server-tokens-off",
-        on(PROXY_SEED, edit_nginx(_set_directive("server_tokens", "on"))),
+        on(NGINX_CONF, edit_nginx(set_directive("server_tokens", "on"))),
     ),
     case(
         "header-dropped-in-location",
         "nginx-security-headers",
-        on(PROXY_SEED, edit_nginx(_drop_header_in_api_location)),
+        on(NGINX_CONF, edit_nginx(drop_header_in_api_location)),
     ),
-    case("hsts-without-always", "nginx-security-headers", on(PROXY_SEED, edit_nginx(_drop_always_in_server))),
-    case("csp-unsafe-inline", "nginx-csp-strict", on(PROXY_SEED, edit_nginx(_csp_unsafe_inline))),
-    case("plain-http-served", "nginx-http-redirect-only", on(PROXY_SEED, edit_nginx(_plain_http_served))),
-    case("no-nginx-conf", "nginx-config-present", on(PROXY_SEED, _without_nginx_conf)),
-    case("broken-nginx-conf", "nginx-config-present", on(PROXY_SEED, _broken_nginx_conf)),
+    case(
+        "hsts-without-always",
+        "nginx-security-headers",
+        on(NGINX_CONF, edit_nginx(drop_always_in_server)),
+    ),
+    case("csp-unsafe-inline", "nginx-csp-strict", on(NGINX_CONF, edit_nginx(csp_unsafe_inline))),
+    case(
+        "plain-http-served",
+        "nginx-http-redirect-only",
+        on(NGINX_CONF, edit_nginx(plain_http_served)),
+    ),
+    case("no-nginx-conf", "nginx-config-present", on(PROXY, _without_nginx_conf)),
+    case("broken-nginx-conf", "nginx-config-present", on(NGINX_CONF, _broken_nginx_conf)),
 ]
 
 
@@ -438,7 +533,7 @@ def test_modern_profile_refuses_the_recorded_intermediate_proxy(
 ) -> None:
     """The real prod config offers TLSv1.2: under "modern" exactly the protocol rule objects, on the proxy."""
     fired = new_violations(baselines["modern"], baselines["prod"])
-    assert {(v.policy, v.name) for v in fired} == {("nginx-tls-protocols", "pap-prod-proxy-seed")}
+    assert {(v.policy, v.name) for v in fired} == {("nginx-tls-protocols", "pap-prod-nginx-conf")}
     assert "TLSv1.2" in fired[0].message
 
 

@@ -1,0 +1,124 @@
+"""nginx rules called directly (no analyzer): nginx.conf and its includes in ServiceConfigs a proxy mounts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+from policies.rules import (
+    proxy,
+)
+from policies.rules._props import (
+    SERVICE_CONFIG,
+)
+from tests.policies.support import (
+    encode,
+    plan_item,
+    run_stack_rule,
+    service_item,
+)
+
+NGINX = """
+events {}
+http {
+    server_tokens off;
+    include /run/pap/nginx/conf.d/*.conf;
+}
+"""
+TLS_SERVER = """
+server {
+    listen 8443 ssl;
+    ssl_protocols TLSv1.3;
+    %(headers)s
+    location / { proxy_pass http://backend; }
+    location /static/ { add_header Cache-Control "max-age=60" always; }
+}
+server { listen 127.0.0.1:8081; location / { return 200; } }
+"""
+ALL_HEADERS = "\n".join(
+    f"add_header {name} {value} always;"
+    for name, value in [
+        ("Strict-Transport-Security", '"max-age=63072000; includeSubDomains"'),
+        ("Content-Security-Policy", "\"default-src 'self'\""),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "no-referrer"),
+        ("Permissions-Policy", '"camera=()"'),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+        ("Cross-Origin-Resource-Policy", "same-origin"),
+        ("X-Permitted-Cross-Domain-Policies", "none"),
+    ]
+)
+
+
+def _proxy_stack(files: dict[str, str | None], role: str = "proxy") -> list[dict[str, Any]]:
+    """A proxy service mounting one ServiceConfig per file (content None: unknown during a preview)."""
+    configs = [
+        plan_item(
+            SERVICE_CONFIG,
+            f"config-{index}",
+            {
+                "name": f"conf-{index}",
+                "data": encode(content) if content is not None else UNKNOWN_STRING_VALUE,
+            },
+        )
+        for index, content in enumerate(files.values())
+    ]
+    mounts = [
+        {"configId": f"id-{index}", "configName": f"conf-{index}", "fileName": path}
+        for index, path in enumerate(files)
+    ]
+    return [*configs, service_item("proxy", role, taskSpec={"containerSpec": {"configs": mounts}})]
+
+
+def _site(headers: str = ALL_HEADERS) -> list[dict[str, Any]]:
+    return _proxy_stack(
+        {
+            "/run/pap/nginx/nginx.conf": NGINX,
+            "/run/pap/nginx/conf.d/site.conf": TLS_SERVER % {"headers": headers},
+        }
+    )
+
+
+def test_headers_follow_includes_and_catch_the_inheritance_trap() -> None:
+    reported = run_stack_rule(proxy.nginx_security_headers, _site(), {"hstsMinAge": 31536000})
+    # The server and `location /` are complete; /static/ has its own add_header and so inherits nothing.
+    assert len(reported) == 1
+    message, urn = reported[0]
+    assert "location /static/" in message and "inherits none" in message
+    assert "x-frame-options missing" in message
+    assert urn == _site()[0]["urn"]  # reported on the ServiceConfig that holds nginx.conf
+
+
+def test_modern_profile_needs_no_ciphers_and_loopback_http_is_exempt() -> None:
+    assert run_stack_rule(proxy.nginx_tls_ciphers, _site(), {"profile": "modern"}) == []
+    assert run_stack_rule(proxy.nginx_tls_protocols, _site(), {"profile": "modern"}) == []
+    assert run_stack_rule(proxy.nginx_http_redirect_only, _site()) == []
+    assert run_stack_rule(proxy.nginx_tls_ciphers, _site(), {"profile": "intermediate"})
+
+
+def test_missing_ssl_protocols_fires() -> None:
+    site = _proxy_stack(
+        {
+            "/run/pap/nginx/nginx.conf": NGINX,
+            "/run/pap/nginx/conf.d/site.conf": (TLS_SERVER % {"headers": ALL_HEADERS}).replace(
+                "ssl_protocols TLSv1.3;", ""
+            ),
+        }
+    )
+    reported = run_stack_rule(proxy.nginx_tls_protocols, site, {"profile": "intermediate"})
+    assert reported and "TLSv1 and TLSv1.1" in reported[0][0]
+
+
+def test_config_present_unknown_broken_and_missing() -> None:
+    rule = proxy.nginx_config_present
+    assert run_stack_rule(rule, _site()) == []
+    assert run_stack_rule(rule, _proxy_stack({"/run/pap/nginx/nginx.conf": None})) == []  # preview
+    broken = _proxy_stack({"/run/pap/nginx/nginx.conf": NGINX})
+    broken[0]["inputs"]["data"] = "not base64!"
+    reported = run_stack_rule(rule, broken)
+    assert len(reported) == 1 and "not base64" in reported[0][0] and reported[0][1] == broken[0]["urn"]
+    only_cert = _proxy_stack({"/run/pap/nginx/tls/server.crt": "-----BEGIN CERTIFICATE-----\n"})
+    assert len(run_stack_rule(rule, only_cert)) == 1
+    assert run_stack_rule(rule, _proxy_stack({}, role="backend")) == []  # no proxy, nothing to check
