@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -78,9 +78,18 @@ class WrkResult:
         return (self.requests - self.non_2xx - self.socket_errors) / self.seconds
 
 
-def wrk(url: str, script: Path, *script_args: str, seconds: int = DURATION_SECONDS) -> WrkResult:
+def wrk(
+    url: str,
+    script: Path,
+    *script_args: str,
+    seconds: int = DURATION_SECONDS,
+    connections: int = CONNECTIONS,
+    threads: int = 2,
+    prefix: Sequence[str] = (),  # e.g. nsenter into a container's network namespace (tests/bench/proxy.py)
+) -> WrkResult:
     command = [
-        "wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(script), url,
+        *prefix, "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+        "-s", str(script), url,
         *(["--", *script_args] if script_args else []),
     ]  # fmt: skip
     output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
@@ -268,7 +277,9 @@ def run(postgres: PostgresServer, cache: RedisServer, workdir: Path, started_at:
         "analytics_completion_rate": summary["completion_rate"],
     }
     machine = describe(PG_BIN, server_version)
-    report = render(results, machine, started_at)
+    from tests.bench import proxy  # here, not at the top: it imports this module
+
+    report = render(results, machine, started_at) + proxy.bench()
     (ROOT / "BENCHMARKS.md").write_text(report)
     print(report)
     failures = []

@@ -5,8 +5,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,8 +20,10 @@ import docker.errors
 import pytest
 
 from tests.e2e import api, teardown
+from tests.e2e import database as database_module
 from tests.e2e.database import Database
 from tests.e2e.deploy import REPO_ROOT, Deployment, deploy, merged_config, new_mocks, prepare_build_inputs
+from tests.e2e.harness import ApplyingMocks
 from tests.e2e.live import Edge, Stack, edge_from_outputs
 from tests.e2e.summary import Summary
 
@@ -25,6 +31,7 @@ STACK = "dev"
 VAR_DIR = REPO_ROOT / "var"
 CA_FILE = VAR_DIR / "e2e" / "ca.pem"
 SUMMARY_FILE = VAR_DIR / "e2e-summary.txt"
+LOCK_FILE = VAR_DIR / "e2e" / "engine.lock"
 HEALTHY_TIMEOUT = 120.0  # seconds from the end of the program run to /health 200 through the proxy
 
 SUMMARY = Summary()
@@ -41,7 +48,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @dataclass
 class Platform:
-    """Everything a check needs: the deployment, its edge, its containers, and the bootstrap admin."""
+    """Everything a check needs: the deployment, its edge, its services and tasks, the bootstrap admin."""
 
     deployment: Deployment
     edge: Edge
@@ -80,9 +87,12 @@ def accounts(platform: Platform) -> Accounts:
 
 @pytest.fixture(scope="session")
 def database(platform: Platform) -> Database:
-    """The stack's PostgreSQL, with the user and database its container was declared with."""
-    declared = platform.stack.inspect(platform.stack.one("database"))["Config"]["Env"]
-    env = dict(item.split("=", 1) for item in declared)
+    """The stack's PostgreSQL, with the user, database and password file its service was declared with."""
+    spec = platform.stack.service("database")["Spec"]["TaskTemplate"]["ContainerSpec"]
+    env = dict(item.split("=", 1) for item in spec.get("Env") or [])
+    # tests/e2e/database.py still names the container-era path (/run/pap/secrets); under Swarm the file
+    # is the declared POSTGRES_PASSWORD_FILE (a Swarm secret under /run/secrets).
+    database_module.PASSWORD_FILE = env["POSTGRES_PASSWORD_FILE"]
     return Database(platform.stack, user=env["POSTGRES_USER"], name=env["POSTGRES_DB"])
 
 
@@ -116,7 +126,7 @@ def _wait_for_health(edge: Edge, timeout: float) -> None:
 
 def _record_images(deployment: Deployment, summary: Summary) -> None:
     api = docker.APIClient()
-    for build in deployment.mocks.ledger.builds:
+    for build in deployment.mocks.builds:
         size = api.inspect_image(build.image_id)["Size"]
         summary.fact(
             f"image {build.tag.split(':')[0]}",
@@ -125,13 +135,32 @@ def _record_images(deployment: Deployment, summary: Summary) -> None:
         )
 
 
+@contextlib.contextmanager
+def _engine_to_ourselves() -> Iterator[None]:
+    """One e2e session at a time on this engine: every session tears the stack down and deploys it from
+    nothing, so two at once would remove each other's services mid-check."""
+    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with LOCK_FILE.open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"e2e: another session holds {LOCK_FILE}; waiting for it", file=sys.__stderr__)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @pytest.fixture(scope="session")
 def platform(request: pytest.FixtureRequest, summary: Summary) -> Iterator[Platform]:
     _engine_or_skip()
+    with _engine_to_ourselves():
+        yield from _platform(request, summary)
+
+
+def _platform(request: pytest.FixtureRequest, summary: Summary) -> Iterator[Platform]:
     keep = bool(request.config.getoption("--keep"))
-    teardown.remove_stack(STACK)  # "from nothing": no container, network or volume of the stack
+    teardown.remove_stack(STACK)  # "from nothing": no service, secret, network or volume of the stack
     prepare_build_inputs()
-    mocks = new_mocks()
+    mocks = new_mocks(STACK)
     started = time.monotonic()
     try:
         deployment = deploy(STACK, mocks)
@@ -145,13 +174,13 @@ def platform(request: pytest.FixtureRequest, summary: Summary) -> Iterator[Platf
         teardown.remove_stack(STACK)
         raise
     total = time.monotonic() - started
-    cached = all(build.cached for build in mocks.ledger.builds)
-    build_seconds = max((build.seconds for build in mocks.ledger.builds), default=0.0)
+    cached = all(build.cached for build in mocks.builds)
+    build_seconds = max((build.seconds for build in mocks.builds), default=0.0)
     summary.fact(
         "deploy: nothing -> /health 200",
         f"{total:.1f} s ({'warm' if cached else 'COLD: some image steps ran'} image cache; "
         f"program {deployment.program_seconds:.1f} s, longest image build {build_seconds:.1f} s, "
-        f"{len(mocks.ledger.resources)} resources)",
+        f"{len(mocks.resources)} resources: {_kinds(mocks)})",
     )
     _record_images(deployment, summary)
     platform = Platform(
@@ -168,6 +197,11 @@ def platform(request: pytest.FixtureRequest, summary: Summary) -> Iterator[Platf
         return
     mocks.remove_all()
     teardown.remove_stack(STACK)
+
+
+def _kinds(mocks: ApplyingMocks) -> str:
+    counts = Counter(resource.type.split(":")[-1] for resource in mocks.resources)
+    return ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items()))
 
 
 def _admin_email() -> str:

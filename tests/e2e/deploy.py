@@ -1,7 +1,12 @@
-"""Deploys a stack onto the real engine: its committed config (plus e2e overrides), the real program."""
+"""Deploys a stack onto the real engine: its committed config (plus e2e overrides), the real program.
+
+`deploy` with a new `ApplyingMocks` deploys from nothing; again with the same mocks it is an update run
+(`pulumi up` on an existing stack, see `tests/e2e/harness.py`).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import runpy
 import subprocess
@@ -15,12 +20,14 @@ import pulumi
 
 from infra.config import PROJECT
 from infra.plan import read_stack_file
-from tests.e2e.harness import ApplyingMocks
+from tests.e2e.harness import ApplyingMocks, RunRecord
 from tests.e2e.runtime import run_program
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Two replicas so that killing one proves the proxy keeps answering (issue 5, "Faults").
 E2E_OVERRIDES: dict[str, dict[str, Any]] = {"backend": {"replicas": 2}}
+# A failed run still waits for registrations in flight (the longest: a cold image build).
+IN_FLIGHT_TIMEOUT = 1800.0
 
 
 @dataclass
@@ -29,6 +36,7 @@ class Deployment:
     mocks: ApplyingMocks
     outputs: dict[str, Any]
     program_seconds: float
+    run: RunRecord  # what this run created, updated, replaced, kept and deleted
 
 
 def merged_config(stack: str, overrides: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, str], list[str]]:
@@ -58,9 +66,9 @@ def _run_main() -> None:
     runpy.run_module("infra.__main__", run_name="__main__")
 
 
-def new_mocks() -> ApplyingMocks:
+def new_mocks(stack: str = "dev") -> ApplyingMocks:
     # Build contexts are relative to the program's working directory (infra/images.py), the repository root.
-    return ApplyingMocks(project_dir=REPO_ROOT)
+    return ApplyingMocks(project_dir=REPO_ROOT, stack=stack)
 
 
 def deploy(
@@ -68,15 +76,30 @@ def deploy(
 ) -> Deployment:
     """Runs `infra/__main__.py` under the applying mocks; every resource exists on the engine when it returns.
 
-    The caller owns `mocks`, so what a failed deploy created is still in its ledger for removal.
+    The first failure of a resource (an `ApplyError` naming it) is raised as is. The caller owns `mocks`,
+    so what a failed deploy created is still in them for `remove_all`.
     """
+    if stack != mocks.stack:
+        raise ValueError(f"these mocks hold stack {mocks.stack!r}, not {stack!r}")
     config, secret_keys = merged_config(stack, overrides)
+    run = mocks.begin_run()
     started = time.monotonic()
-    outputs = run_program(
-        mocks,
-        PROJECT,
-        stack,
-        configure=lambda: pulumi.runtime.set_all_config(config, secret_keys),
-        program=lambda: _run_main(),
-    )
-    return Deployment(stack, mocks, outputs, time.monotonic() - started)
+    try:
+        # The CLI runs the program in the project directory; build contexts are relative to it.
+        with contextlib.chdir(REPO_ROOT):
+            outputs = run_program(
+                mocks,
+                PROJECT,
+                stack,
+                configure=lambda: pulumi.runtime.set_all_config(config, secret_keys),
+                program=lambda: _run_main(),
+            )
+    except Exception as error:
+        mocks.wait_idle(IN_FLIGHT_TIMEOUT)
+        if mocks.errors:
+            raise mocks.errors[0] from error
+        raise
+    if mocks.errors:  # a failure the SDK only logged
+        raise mocks.errors[0]
+    mocks.finish_run()
+    return Deployment(stack, mocks, outputs, time.monotonic() - started, run)

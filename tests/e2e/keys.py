@@ -22,8 +22,8 @@ from tests.e2e.properties import NoEffect, PropertyTable, require_mapped
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
-KEEPERS = NoEffect("replacement triggers for later updates; a fresh deploy creates the value once")
-EARLY_RENEWAL = NoEffect("only marks the resource for replacement on a later update (readyForRenewal)")
+KEEPERS = NoEffect("no effect on the value: a changed keeper replaces the resource (harness.UPDATE_RULES)")
+EARLY_RENEWAL = NoEffect("only sets readyForRenewal, which replaces the certificate once within the window")
 
 # --------------------------------------------------------------------------------------------- tls:PrivateKey
 

@@ -21,7 +21,7 @@ class UnmappedPropertyError(Exception):
 
 @dataclass(frozen=True)
 class NoEffect:
-    """A provider-side knob with no meaning on a fresh engine; the reason is part of the table."""
+    """A provider-side knob with no meaning for the engine; the reason is part of the table."""
 
     reason: str
 
@@ -65,15 +65,18 @@ def go_duration_ns(text: str) -> int:
     return sum(int(float(number) * _NANOS[unit]) for number, unit in parts)
 
 
-def megabytes(value: int) -> int:
-    """The provider's MB -> bytes for memory, swap and shm; negative swap (-1, unlimited) passes unchanged."""
-    return int(value) * 1024 * 1024 if int(value) > 0 else int(value)
+def whole(value: Any) -> int:
+    """Numbers arrive as protobuf doubles (8443.0); the provider's schema holds them as Go ints."""
+    number = float(value)
+    if not number.is_integer():
+        raise ValueError(f"not a whole number: {value!r}")
+    return int(number)
 
 
-def label_map(labels: list[Mapping[str, str]]) -> dict[str, str]:
-    """The provider's `[{label, value}]` list as the engine's label map."""
+def label_map(labels: list[Mapping[str, str]], where: str = "labels[]") -> dict[str, str]:
+    """The provider's `[{label, value}]` set as the engine's label map."""
     result: dict[str, str] = {}
     for item in labels:
-        require_mapped("labels[]", item, {"label", "value"})
+        require_mapped(where, item, {"label", "value"})
         result[item["label"]] = item["value"]
     return result

@@ -6,6 +6,7 @@ import datetime
 
 import pytest
 
+from app import __version__
 from tests.e2e import api
 from tests.e2e.conftest import Accounts, Platform
 from tests.e2e.summary import Summary, verify
@@ -19,9 +20,9 @@ def test_health(platform: Platform, summary: Summary) -> None:
     body = response.json()
     verify(
         summary,
-        "health: /health 200, database and redis healthy",
+        "health: /health 200, database and redis healthy, the deployed version",
         response.status_code == 200
-        and body == {"status": "healthy", "database": "healthy", "redis": "healthy"},
+        and body == {"status": "healthy", "database": "healthy", "redis": "healthy", "version": __version__},
         f"{response.status_code} {body}",
     )
 

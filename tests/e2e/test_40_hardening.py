@@ -1,7 +1,9 @@
-"""Every container: non-root processes, read-only root filesystem, no capabilities (inspect and inside)."""
+"""Every task container: non-root processes, read-only root filesystem, no capabilities (inspect and inside);
+secret files owned by the service's UID, mode 0400; and no secret value anywhere in `docker inspect`."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -11,17 +13,23 @@ from tests.e2e.summary import Summary, verify
 
 pytestmark = pytest.mark.e2e
 PROBE = "/.pap-e2e-write-probe"
+SECRETS_DIR = "/run/secrets"
+SECRET_MODE = "400"
+ROLES = {"proxy", "backend", "migrate", "database", "cache", "backup"}
 
 
 def _status_fields(platform: Platform, container: dict[str, Any]) -> dict[str, str]:
     """/proc/1/status of the container's main process, read from inside (every image has cat)."""
     result = platform.stack.exec(container, ["cat", "/proc/1/status"])
-    return dict(line.split(":", 1) for line in result.output.splitlines() if ":" in line)
+    return {
+        key: value.strip()
+        for key, value in (line.split(":", 1) for line in result.output.splitlines() if ":" in line)
+    }
 
 
 def _running(platform: Platform) -> list[dict[str, Any]]:
-    running = platform.stack.containers(running_only=True)
-    assert {c["Labels"]["pap.role"] for c in running} >= {"proxy", "backend", "database", "cache", "backup"}
+    running = platform.stack.containers()
+    assert {c["Labels"]["pap.role"] for c in running} >= ROLES
     return running
 
 
@@ -58,44 +66,130 @@ def test_root_filesystems_read_only(platform: Platform, summary: Summary) -> Non
         summary,
         "hardening: root filesystems read-only (inspect + write as uid 0 -> EROFS)",
         not bad,
-        f"{len(findings)} containers"
+        f"{len(findings)} task containers"
         if not bad
         else "; ".join(f"{n} ro={r} rc={c} {o[:60]}" for n, r, c, o in bad),
     )
 
 
 def test_capabilities_dropped(platform: Platform, summary: Summary) -> None:
+    """API 1.41 has no no-new-privileges for services (ENVIRONMENT.md): an empty bounding set and no
+    setuid/setgid file in any task leave nothing for a process to gain; NoNewPrivs is reported as measured."""
     findings = []
     for container in _running(platform):
         host = platform.stack.inspect(container)["HostConfig"]
         status = _status_fields(platform, container)
-        effective = {key: int(status[key].strip(), 16) for key in ("CapEff", "CapPrm", "CapBnd")}
-        no_new_privileges = any(opt.startswith("no-new-privileges") for opt in host.get("SecurityOpt") or [])
-        findings.append(
-            (_name(container), host.get("CapDrop"), host.get("CapAdd"), effective, no_new_privileges)
+        capabilities = {key: int(status[key], 16) for key in ("CapEff", "CapPrm", "CapBnd")}
+        setid = platform.stack.exec(
+            container, ["find", "/", "-xdev", "-perm", "/6000", "-type", "f"], user="0"
         )
-    bad = [f for f in findings if f[1] != ["ALL"] or f[2] or any(f[3].values()) or not f[4]]
+        findings.append(
+            (
+                _name(container),
+                host.get("CapDrop"),
+                host.get("CapAdd"),
+                capabilities,
+                setid.output.split(),
+                status["NoNewPrivs"],
+            )
+        )
+    bad = [f for f in findings if f[1] != ["ALL"] or f[2] or any(f[3].values()) or f[4]]
+    no_new_privileges = "/".join(sorted({f[5] for f in findings}))
     verify(
         summary,
-        "hardening: capabilities dropped (CapDrop ALL, CapEff/CapPrm/CapBnd 0, no-new-privileges)",
+        "hardening: capabilities dropped (CapDrop ALL, CapEff/CapPrm/CapBnd 0, no setuid/setgid file)",
         not bad,
-        f"{len(findings)} containers" if not bad else "; ".join(str(f) for f in bad),
+        f"{len(findings)} task containers" if not bad else "; ".join(str(f) for f in bad),
+    )
+    # A service cannot ask for no_new_privs on API 1.41; the engine sets it for every container it starts
+    # (tools/docker-engine.sh runs dockerd --no-new-privileges; README, "Prerequisites").
+    verify(
+        summary,
+        "hardening: no_new_privs set in every task (dockerd --no-new-privileges)",
+        no_new_privileges == "1",
+        f"NoNewPrivs={no_new_privileges} in {len(findings)} task containers",
     )
 
 
-def test_one_shot_and_seed_containers_declared_hardened(platform: Platform, summary: Summary) -> None:
-    """The migration (exited) and the never-started seeds cannot be probed inside; their config can."""
-    stopped = [c for c in platform.stack.api.containers(all=True, filters={"label": "pap.stack=dev"})]
-    stopped = [c for c in stopped if c["State"] != "running"]
+def test_every_service_declares_the_hardening(platform: Platform, summary: Summary) -> None:
+    """What a task not running right now would get: the service specs themselves."""
     bad = []
-    for container in stopped:
-        config = platform.stack.inspect(container)
-        user = config["Config"]["User"]
-        if user.split(":")[0] in ("", "0", "root") or config["HostConfig"].get("CapDrop") != ["ALL"]:
-            bad.append(f"{_name(container)} user={user!r} capdrop={config['HostConfig'].get('CapDrop')}")
+    services = platform.stack.services()
+    for service in services:
+        container = service["Spec"]["TaskTemplate"]["ContainerSpec"]
+        user = str(container.get("User", ""))
+        if (
+            user.split(":")[0] in ("", "0", "root")
+            or not container.get("ReadOnly")
+            or container.get("CapabilityDrop") != ["ALL"]
+            or container.get("CapabilityAdd")
+        ):
+            drop = container.get("CapabilityDrop")
+            bad.append(f"{service['Spec']['Name']} user={user!r} ro={container.get('ReadOnly')} drop={drop}")
     verify(
         summary,
-        "hardening: stopped/seed containers declared non-root without capabilities",
-        bool(stopped) and not bad,
-        f"{len(stopped)} containers" if not bad else "; ".join(bad),
+        "hardening: every service spec non-root, read-only, CapabilityDrop ALL, no adds",
+        {s["Spec"]["Labels"].get("pap.role") for s in services} >= ROLES and not bad,
+        f"{len(services)} services" if not bad else "; ".join(bad),
+    )
+
+
+def test_secret_files_owned_by_the_service_uid_mode_0400(platform: Platform, summary: Summary) -> None:
+    findings = []
+    checked = 0
+    for container in _running(platform):
+        uid = platform.stack.inspect(container)["Config"]["User"].split(":")[0]
+        listing = platform.stack.exec(
+            container, ["find", SECRETS_DIR, "-type", "f", "-printf", "%p %U %G %m\\n"]
+        )
+        for line in listing.output.split("\n"):
+            if not line.strip():
+                continue
+            path, owner, group, mode = line.split()
+            checked += 1
+            if owner != uid or group != "0" or mode != SECRET_MODE:
+                findings.append(f"{_name(container)} {path} {owner}:{group} {mode}")
+    verify(
+        summary,
+        "hardening: secret files in /run/secrets owned by the service UID, group 0, mode 0400",
+        checked > 0 and not findings,
+        f"{checked} secret files in {len(_running(platform))} task containers"
+        if not findings
+        else "; ".join(findings),
+    )
+
+
+def _escaped(value: str) -> set[str]:
+    """The value as it appears in JSON text, and each longer line of it (a PEM key spans many)."""
+    forms = {value, json.dumps(value)[1:-1]}
+    forms |= {line for line in value.splitlines() if len(line) >= 16 and not line.startswith("-----")}
+    return forms
+
+
+def test_no_secret_value_in_any_docker_inspect(platform: Platform, summary: Summary) -> None:
+    """Every secret value the run generated, searched in the inspect JSON of every service, task and task
+    container of the stack (env, labels, args, mounts)."""
+    values = {value for value in platform.deployment.mocks.secret_values if len(value) >= 8}
+    api = platform.stack.api
+    documents: dict[str, str] = {}
+    for service in platform.stack.services():
+        documents[f"service {service['Spec']['Name']}"] = json.dumps(api.inspect_service(service["ID"]))
+        for task in api.tasks(filters={"service": service["ID"]}):
+            documents[f"task {task['ID'][:12]}"] = json.dumps(api.inspect_task(task["ID"]))
+    for container in platform.stack.containers(running_only=False):
+        documents[f"container {_name(container)}"] = json.dumps(platform.stack.inspect(container))
+    leaks = sorted(
+        {
+            where
+            for where, text in documents.items()
+            for value in values
+            if any(form in text for form in _escaped(value))
+        }
+    )
+    verify(
+        summary,
+        "hardening: no secret value in docker inspect of any service, task or task container",
+        bool(values) and bool(documents) and not leaks,
+        f"{len(values)} secret values x {len(documents)} inspect documents: "
+        + ("none found" if not leaks else f"found in {leaks}"),
     )

@@ -1,8 +1,10 @@
-"""Network isolation: the data tier is reachable only from the tier that needs it; /metrics stays internal."""
+"""Network isolation: the data tier is reachable only from the tier that needs it; /metrics stays internal;
+the edge answers on loopback and on no other address of this machine."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
 from typing import Any
 
 import pytest
@@ -14,93 +16,128 @@ from tests.e2e.summary import Summary, verify
 pytestmark = pytest.mark.e2e
 DATA_PORTS = {"database": 5432, "cache": 6379}
 CONNECT_TIMEOUT = 3
+# Overlay task addresses (10.x) exist only inside Swarm's network namespaces: a packet to one from the host,
+# or from a container whose route to it is the default one, leaves this machine. These checks therefore send
+# nothing to such an address: they ask the kernel which route a packet WOULD take (`ip route get`, in the
+# network namespace of the sender, which transmits nothing) and what the sender's interfaces are.
+PROBES: dict[str, tuple[bytes, tuple[bytes, ...]]] = {
+    "database": (b"\x00\x00\x00\x08\x04\xd2\x16\x2f", (b"S", b"N")),
+    "cache": (b"PING\r\n", (b"+PONG", b"-NOAUTH", b"-ERR")),
+}
+ALIASES = {"database": "database", "cache": "cache"}
+
+
+def _speaks(role: str, answer: bytes) -> bool:
+    return answer.startswith(PROBES[role][1])
 
 
 def _data_addresses(platform: Platform, role: str) -> list[str]:
+    """The task container's addresses on its overlay networks."""
     networks = platform.stack.inspect(platform.stack.one(role))["NetworkSettings"]["Networks"]
     return [settings["IPAddress"] for settings in networks.values() if settings.get("IPAddress")]
 
 
+def _route(pid: int | None, address: str) -> str:
+    """The route the kernel would pick for `address` in the network namespace of `pid` (None: the host's)."""
+    prefix = ["nsenter", "-t", str(pid), "-n"] if pid else []
+    result = subprocess.run(
+        [*prefix, "ip", "-o", "route", "get", address],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=10,
+    )
+    return (result.stdout or result.stderr).strip()
+
+
+def _directly_attached(route: str) -> bool:
+    # `10.0.45.3 dev eth1 src 10.0.45.5` (on-link) versus `10.0.45.3 via 172.30.0.1 dev eth2` (default route).
+    return " via " not in route and "unreachable" not in route
+
+
 def _host_connects(address: str, port: int) -> bool:
+    """Loopback and this machine's own addresses only (the edge checks)."""
     try:
-        socket.create_connection((address, port), timeout=CONNECT_TIMEOUT).close()
+        with socket.create_connection((address, port), timeout=CONNECT_TIMEOUT):
+            return True
     except OSError:
         return False
-    return True
 
 
 @pytest.mark.parametrize("role", sorted(DATA_PORTS))
 def test_data_tier_not_published_on_the_host(platform: Platform, summary: Summary, role: str) -> None:
+    service = platform.stack.api.inspect_service(platform.stack.service(role)["ID"])
+    declared = (service["Spec"].get("EndpointSpec") or {}).get("Ports") or []
     container = platform.stack.inspect(platform.stack.one(role))
     published = {
         port: binding for port, binding in (container["NetworkSettings"]["Ports"] or {}).items() if binding
     }
-    networks = list(container["NetworkSettings"]["Networks"])
-    internal = [platform.stack.api.inspect_network(name)["Internal"] for name in networks]
+    attachments = [network["Target"] for network in service["Spec"]["TaskTemplate"].get("Networks") or []]
+    inspected = [platform.stack.api.inspect_network(network_id) for network_id in attachments]
+    internal = {network["Name"]: network["Internal"] for network in inspected}
     verify(
         summary,
-        f"isolation: {role} publishes no host port, only internal networks",
-        not published and all(internal),
-        f"published={published or 'none'}, networks={dict(zip(networks, internal, strict=True))}",
+        f"isolation: {role} publishes no port, only internal networks",
+        not declared and not published and bool(internal) and all(internal.values()),
+        f"endpoint ports={declared or 'none'}, task ports={published or 'none'}, networks={internal}",
     )
-    # Docker gives every bridge, internal ones too, an address on the host: root on the host can still open
-    # the container's IP directly. Recorded as a fact, not hidden. (Removing the bridge's host address with
-    # inhibit_ipv4 was tried and is worse: the container IPs then follow the host's default route.)
-    direct = [
-        address for address in _data_addresses(platform, role) if _host_connects(address, DATA_PORTS[role])
-    ]
-    summary.fact(
-        f"host -> {role} container IP (bridge)", "reachable: " + ", ".join(direct) if direct else "no"
+    routes = {address: _route(None, address) for address in _data_addresses(platform, role)}
+    on_link = [address for address, route in routes.items() if _directly_attached(route)]
+    verify(
+        summary,
+        f"isolation: the host has no interface on the {role}'s overlay",
+        bool(routes) and not on_link,
+        "; ".join(f"{address}: {route}" for address, route in routes.items()),
     )
 
 
 @pytest.mark.parametrize("role", sorted(DATA_PORTS))
 def test_data_tier_unreachable_from_proxy(platform: Platform, summary: Summary, role: str) -> None:
     proxy = platform.stack.one("proxy")
-    port = DATA_PORTS[role]
-    attempts = []
-    for address in _data_addresses(platform, role):
-        result = platform.stack.exec(
-            proxy, ["bash", "-c", f"timeout {CONNECT_TIMEOUT} bash -c 'exec 3<>/dev/tcp/{address}/{port}'"]
-        )
-        attempts.append((address, result.exit_code))
+    pid = platform.stack.inspect(proxy)["State"]["Pid"]
+    proxy_networks = set(platform.stack.inspect(proxy)["NetworkSettings"]["Networks"])
+    routes = {address: _route(pid, address) for address in _data_addresses(platform, role)}
+    on_link = [address for address, route in routes.items() if _directly_attached(route)]
     # The aliases must not even resolve from the proxy's networks.
-    alias = {"database": "database", "cache": "cache"}[role]
+    alias = ALIASES[role]
     resolved = platform.stack.exec(proxy, ["getent", "hosts", alias])
+    data_network = f"pap-{platform.stack.stack}-data"
     verify(
         summary,
-        f"isolation: {role} unreachable from the proxy container",
-        bool(attempts) and all(code != 0 for _, code in attempts) and resolved.exit_code != 0,
-        f"tcp {', '.join(f'{a}:{port} rc={c}' for a, c in attempts)}; "
-        f"'{alias}' resolves: {resolved.exit_code == 0}",
+        f"isolation: {role} unreachable from the proxy task",
+        bool(routes) and not on_link and resolved.exit_code != 0 and data_network not in proxy_networks,
+        f"proxy on {sorted(proxy_networks)}; routes from its namespace: "
+        + "; ".join(f"{address}: {route}" for address, route in routes.items())
+        + f"; '{alias}' resolves: {resolved.exit_code == 0}",
     )
 
 
-def _backend_connect_code(role: str, port: int) -> str:
-    alias = {"database": "database", "cache": "cache"}[role]
+def _backend_probe_code(role: str, port: int) -> str:
     return (
         "import socket\n"
-        f"socket.create_connection(({alias!r}, {port}), timeout={CONNECT_TIMEOUT}).close()\n"
-        f"print('connected to {alias}:{port}')"
+        f"with socket.create_connection(({ALIASES[role]!r}, {port}), timeout={CONNECT_TIMEOUT}) as c:\n"
+        f"    c.sendall({PROBES[role][0]!r})\n"
+        "    print(repr(c.recv(16)))"
     )
 
 
 @pytest.mark.parametrize("role", sorted(DATA_PORTS))
 def test_data_tier_reachable_from_backend(platform: Platform, summary: Summary, role: str) -> None:
-    backend: dict[str, Any] = platform.stack.containers("backend", running_only=True)[0]
-    result = platform.stack.python(backend, _backend_connect_code(role, DATA_PORTS[role]))
+    backend: dict[str, Any] = platform.stack.containers("backend")[0]
+    result = platform.stack.python(backend, _backend_probe_code(role, DATA_PORTS[role]))
+    answer = result.output.strip()
     verify(
         summary,
-        f"isolation: {role} reachable from a backend",
-        result.exit_code == 0,
-        result.output.strip()[-120:],
+        f"isolation: {role} reachable from a backend (it answers its protocol)",
+        result.exit_code == 0 and any(answer.startswith(repr(prefix)[:-1]) for prefix in PROBES[role][1]),
+        f"{ALIASES[role]}:{DATA_PORTS[role]} answered {answer[-60:]}",
     )
 
 
 def test_metrics_not_exposed_through_proxy(platform: Platform, summary: Summary) -> None:
     with platform.edge.client() as client:
         outside = client.get("/metrics")
-    backend = platform.stack.containers("backend", running_only=True)[0]
+    backend = platform.stack.containers("backend")[0]
     # Positive control: the endpoint exists on the backend (it asks for its bearer token).
     inside = platform.stack.python(
         backend,
@@ -139,7 +176,7 @@ print(user, "superuser" if superuser else "not-superuser", users, ddl)
 
 
 def test_backend_database_role_is_dml_only(platform: Platform, summary: Summary, database: Database) -> None:
-    backend = platform.stack.containers("backend", running_only=True)[0]
+    backend = platform.stack.containers("backend")[0]
     result = platform.stack.python(backend, _BACKEND_DATABASE_ROLE_CODE)
     fields = result.output.split()
     # The migrations ran as the owner, so the owner owns every table the service uses.
@@ -156,4 +193,30 @@ def test_backend_database_role_is_dml_only(platform: Platform, summary: Summary,
         and fields[3] == "refused"
         and owners == {database.user},
         f"{result.output.strip()[-160:]}; tables owned by {sorted(owners)}",
+    )
+
+
+def _other_addresses() -> list[str]:
+    """This machine's own IPv4 addresses besides loopback: docker0's, the primary one (`hostname -I`)."""
+    found = subprocess.run(["hostname", "-I"], capture_output=True, text=True, check=True).stdout.split()
+    return sorted({address for address in found if ":" not in address and not address.startswith("127.")})
+
+
+def test_edge_answers_on_loopback_only(platform: Platform, summary: Summary) -> None:
+    """Swarm binds host-mode ports where docker_gwbridge's host_binding_ipv4 says (dev: 127.0.0.1)."""
+    ports = [platform.edge.https_port, platform.edge.http_port]
+    loopback = {port: _host_connects("127.0.0.1", port) for port in ports}
+    elsewhere = {
+        f"{address}:{port}": _host_connects(address, port) for address in _other_addresses() for port in ports
+    }
+    others = ", ".join(
+        f"{target} {'open' if is_open else 'refused'}" for target, is_open in elsewhere.items()
+    )
+    bindings = platform.stack.inspect(platform.stack.one("proxy"))["NetworkSettings"]["Ports"] or {}
+    host_ips = sorted({binding["HostIp"] for items in bindings.values() for binding in items or []})
+    verify(
+        summary,
+        "isolation: edge ports answer on 127.0.0.1 only (not docker0, not the host's own addresses)",
+        all(loopback.values()) and bool(elsewhere) and not any(elsewhere.values()),
+        f"127.0.0.1 {ports}: {'open' if all(loopback.values()) else loopback}; {others}; bound on {host_ips}",
     )
