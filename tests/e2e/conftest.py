@@ -9,10 +9,12 @@ import contextlib
 import fcntl
 import json
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -31,7 +33,8 @@ STACK = "dev"
 VAR_DIR = REPO_ROOT / "var"
 CA_FILE = VAR_DIR / "e2e" / "ca.pem"
 SUMMARY_FILE = VAR_DIR / "e2e-summary.txt"
-LOCK_FILE = VAR_DIR / "e2e" / "engine.lock"
+# Machine-wide, not per checkout: a CI clone and the working tree share the one engine.
+LOCK_FILE = Path(tempfile.gettempdir()) / "pap-e2e-engine.lock"
 HEALTHY_TIMEOUT = 120.0  # seconds from the end of the program run to /health 200 through the proxy
 
 SUMMARY = Summary()
@@ -139,8 +142,7 @@ def _record_images(deployment: Deployment, summary: Summary) -> None:
 def _engine_to_ourselves() -> Iterator[None]:
     """One e2e session at a time on this engine: every session tears the stack down and deploys it from
     nothing, so two at once would remove each other's services mid-check."""
-    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
-    with LOCK_FILE.open("w") as lock:
+    with LOCK_FILE.open("a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import docker.errors
 import httpx
 import pytest
 
@@ -82,7 +83,10 @@ def _replacement(platform: Platform, role: str, victim: dict[str, Any], timeout:
 
 
 def _task_state(platform: Platform, container: dict[str, Any]) -> str:
-    task = platform.stack.api.inspect_task(container["Config"]["Labels"]["com.docker.swarm.task.id"])
+    try:
+        task = platform.stack.api.inspect_task(container["Config"]["Labels"]["com.docker.swarm.task.id"])
+    except docker.errors.NotFound:
+        return "gone from Swarm's task history"
     exit_code = (task["Status"].get("ContainerStatus") or {}).get("ExitCode")
     return f"{task['Status']['State']} (exit {exit_code})"
 
