@@ -1,4 +1,5 @@
-"""The long-lived resources one app instance uses (engine, sessions, Redis, cache, rate limiter), built from
+"""The long-lived resources one app instance uses (engine, sessions, Redis, cache, rate limiter,
+the deck renderer's slots), built from
 settings in one place so tests can build as many independent apps as they need."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from app.core.config import Settings
 from app.core.ratelimit import RateLimiter
 from app.core.redis import Cache, RedisClient, make_cache
 from app.db import make_engine, make_session_factory
+from app.services.decks import Renderer
 
 
 @dataclass
@@ -22,6 +24,7 @@ class Resources:
     redis: RedisClient | None
     cache: Cache
     rate_limiter: RateLimiter = field(repr=False)
+    deck_renderer: Renderer = field(repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Resources:
@@ -35,6 +38,7 @@ class Resources:
             redis=redis_client,
             cache=make_cache(redis_client),
             rate_limiter=RateLimiter(redis_url, redis_client, api_limit=settings.api_rate_limit),
+            deck_renderer=Renderer(settings),
         )
 
     def close(self) -> None:

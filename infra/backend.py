@@ -66,6 +66,7 @@ class Backend(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(TYPE, name, None, opts)
+        self.deck_max_mb = config.deck_max_mb  # the proxy's body limit on the upload route
         redis_password = secrets.redis_password.file("redis_password")
         jwt_key = secrets.jwt_key.file("secret_key")
         metrics_token = secrets.metrics_token.file("metrics_token")
@@ -81,6 +82,9 @@ class Backend(pulumi.ComponentResource):
             "PAP_LOG_LEVEL": config.log_level,
             "PAP_WORKERS": str(config.workers),
             "PAP_PORT": str(PORT),
+            "PAP_DECK_MAX_BYTES": str(config.deck_max_mb * 1024 * 1024),
+            "PAP_DECK_MAX_PAGES": str(config.deck_max_pages),
+            "PAP_DECK_RENDER_MEMORY_MB": str(config.deck_render_memory_mb),
             # The proxy reaches the backends from its address on the app network, and only it is trusted
             # for X-Forwarded-For (the client address the rate limits count).
             "PAP_FORWARDED_ALLOW_IPS": networks.app_subnet,

@@ -74,7 +74,16 @@ class BackendConfig(ServiceResources):
     cors_origins: tuple[str, ...] = ()
     db_pool_size: int = Field(default=10, ge=1, le=100)
     bootstrap_admin_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    # PDF decks: the largest upload (the backends' PAP_DECK_MAX_BYTES and the proxy's body limit on the
+    # upload route) and the most pages.
+    deck_max_mb: int = Field(default=50, ge=1, le=1024)
+    deck_max_pages: int = Field(default=300, ge=1, le=500)
     limits: Limits = Limits(memory_mb=512, cpus=1.0)
+
+    @property
+    def deck_render_memory_mb(self) -> int:
+        """What one render may take: half the task's memory, so a hostile PDF's child dies, not the task."""
+        return max(128, self.limits.memory_mb // 2)
 
 
 def backend_connections(backend: BackendConfig) -> int:

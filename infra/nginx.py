@@ -48,6 +48,15 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     ("X-XSS-Protection", "0"),
 )
 API_HEADERS: tuple[tuple[str, str], ...] = (("Cache-Control", "no-store"),)
+# Slide images are authorised per request but never change within a deck version: the browser keeps them,
+# no shared cache does (the service sends the same header when reached directly).
+SLIDE_IMAGE_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Cache-Control", "private, max-age=31536000, immutable"),
+)
+_ID = "[0-9a-f-]+"
+DECK_UPLOAD_PATH = f"^{API_PREFIX}presentations/{_ID}/deck$"
+SLIDE_IMAGE_PATH = f"^{API_PREFIX}presentations/{_ID}/deck/[0-9]+/slides/[0-9]+$"
+DECK_RENDER_TIMEOUT = "180s"  # above the service's render timeout (120 s), so the service answers first
 
 # Mozilla server-side TLS 6.0 for nginx 1.22 / OpenSSL 3.0 (REFERENCE.md section 3).
 INTERMEDIATE_CIPHERS = (
@@ -103,9 +112,13 @@ def _tls_directives(profile: TlsProfile, files: NginxFiles) -> list[dict[str, An
 
 
 def _proxied_location(
-    modifier: str | None, path: str, limit: tuple[str, int] | None, extra_headers: Sequence[tuple[str, str]]
+    modifier: str | None,
+    path: str,
+    limit: tuple[str, int] | None,
+    extra_headers: Sequence[tuple[str, str]],
+    extra: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
-    body: list[dict[str, Any]] = []
+    body: list[dict[str, Any]] = list(extra)
     if limit is not None:
         zone, burst = limit
         body.append(_d("limit_req", f"zone={zone}", f"burst={burst}", "nodelay"))
@@ -146,6 +159,7 @@ def render_nginx_config(
     upstream_host: str,
     backend_port: int,
     files: NginxFiles | None = None,
+    deck_max_mb: int = 50,
 ) -> str:
     """nginx.conf for the proxy: TLS edge, security headers, rate limits, backends by their service name."""
     files = files or NginxFiles()
@@ -186,6 +200,20 @@ def render_nginx_config(
             *_error_locations(),
             _d("location", "=", "/metrics", block=[*_headers(), _d("return", 404)]),
             _proxied_location("=", LOGIN_PATH, ("login", LOGIN_BURST), API_HEADERS),
+            # A deck upload: a larger body, streamed to the backend as it arrives (no temporary file in the
+            # proxy's small tmpfs), and time to render it.
+            _proxied_location(
+                "~",
+                DECK_UPLOAD_PATH,
+                ("api", API_BURST),
+                API_HEADERS,
+                extra=(
+                    _d("client_max_body_size", f"{deck_max_mb}m"),
+                    _d("proxy_request_buffering", "off"),
+                    _d("proxy_read_timeout", DECK_RENDER_TIMEOUT),
+                ),
+            ),
+            _proxied_location("~", SLIDE_IMAGE_PATH, ("api", API_BURST), SLIDE_IMAGE_HEADERS),
             _proxied_location(None, API_PREFIX, ("api", API_BURST), API_HEADERS),
             _proxied_location(None, "/", None, ()),
         ],

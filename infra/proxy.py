@@ -104,7 +104,7 @@ class Proxy(pulumi.ComponentResource):
         # One upstream name, the backend service's: Swarm's DNS answers with the healthy tasks, so a rolled or
         # rescheduled backend never needs a proxy restart.
         nginx_conf = render_nginx_config(
-            proxy, tls_config.profile, BACKEND_ALIAS, BACKEND_PORT, CONTAINER_FILES
+            proxy, tls_config.profile, BACKEND_ALIAS, BACKEND_PORT, CONTAINER_FILES, backend.deck_max_mb
         )
         self.service = hardened_service(
             naming,

@@ -6,12 +6,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from app.api.deps import enforce_api_rate_limit
-from app.api.routes import analytics, auth, events, feedback, health, presentations, sessions, users
+from app.api.routes import analytics, auth, decks, events, feedback, health, presentations, sessions, users
 
 API_PREFIX = "/api/v1"
 
 api_router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(enforce_api_rate_limit)])
-for module in (auth, users, presentations, sessions, events, feedback, analytics):
+for module in (auth, users, presentations, decks, sessions, events, feedback, analytics):
     api_router.include_router(module.router)
 
 root_router = APIRouter()

@@ -114,6 +114,13 @@ class Settings(DatabaseSettings):
     # Per-client API limit in `limits` notation, or "off" (benchmarks from one address); app.core.ratelimit
     api_rate_limit: str = "20/2 seconds"
 
+    # PDF decks (app.services.decks): what an upload may be, and what rendering one may cost.
+    deck_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    deck_max_pages: int = Field(default=300, ge=1, le=500)  # 500: MAX_SLIDES
+    deck_render_timeout_seconds: int = Field(default=120, ge=1, le=3600)
+    deck_render_memory_mb: int = Field(default=768, ge=128, le=16384)
+    deck_render_concurrency: int = Field(default=1, ge=1, le=16)
+
     bootstrap_admin_email: str | None = None
     bootstrap_admin_password: SecretStr | None = None
     bootstrap_admin_password_file: Path | None = None

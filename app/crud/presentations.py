@@ -117,6 +117,7 @@ def replace_slides(
     presentation.slides.clear()
     session.flush()  # delete the old rows first: (presentation_id, position) is unique
     presentation.slides.extend(_slides(slides_in))
+    presentation.deck_version = None  # typed slides: no uploaded PDF's images match them any more
     presentation.updated_at = utcnow()  # a slide change is a change of the deck
     session.commit()
     session.refresh(presentation)

@@ -27,8 +27,9 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     ("cross-origin-opener-policy", "same-origin"),
     ("cross-origin-resource-policy", "same-origin"),
     ("x-permitted-cross-domain-policies", "none"),
-    ("cache-control", "no-store"),
 )
+# Nothing is cached unless a route says otherwise (slide images: private, immutable per deck version).
+DEFAULT_CACHE_CONTROL = "no-store"
 
 
 class SecurityHeadersMiddleware:
@@ -52,6 +53,7 @@ class SecurityHeadersMiddleware:
                 for name, value in SECURITY_HEADERS:
                     headers[name] = value
                 headers["content-security-policy"] = csp
+                headers.setdefault("cache-control", DEFAULT_CACHE_CONTROL)
                 for leaky in ("server", "x-powered-by"):
                     del headers[leaky]
             await send(message)

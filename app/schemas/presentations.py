@@ -75,6 +75,7 @@ class PresentationPublic(OutputModel):
     is_active: bool
     created_at: datetime
     updated_at: datetime
+    deck_version: int | None  # the uploaded PDF the slides come from; None when typed in
     slides: list[SlidePublic]
 
 
@@ -90,3 +91,20 @@ class PresentationSummary(OutputModel):
     slide_count: int
     created_at: datetime
     updated_at: datetime
+
+
+class DeckSlide(OutputModel):
+    position: int
+    title: str
+    image_url: str  # the widest rendering
+    thumbnail_url: str  # the narrowest
+
+
+class DeckPublic(OutputModel):
+    version: int
+    page_count: int
+    size_bytes: int
+    sha256: str
+    uploaded_at: datetime
+    widths: list[int]
+    slides: list[DeckSlide]

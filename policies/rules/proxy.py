@@ -170,10 +170,15 @@ def _block_problems(
             problems.append(f"{name} is not {expected}")
         elif directive.args[-1] != "always":
             problems.append(f"{name} lacks 'always' (absent on 4xx/5xx)")
-    is_api = block.name == "location" and any(arg.startswith(api_prefix) for arg in block.args)
+    # A regex location (`~ ^/api/...`) is an API location too.
+    is_api = block.name == "location" and any(
+        arg.removeprefix("^").startswith(api_prefix) for arg in block.args
+    )
     cache = headers.get("cache-control")
-    if is_api and (cache is None or "no-store" not in " ".join(cache.args[1:2]).lower()):
-        problems.append("cache-control no-store missing on an API location")
+    value = " ".join(cache.args[1:2]).lower() if cache is not None else ""
+    # API answers are never stored, except by the browser alone (`private`), for what never changes.
+    if is_api and "no-store" not in value and not ("private" in value and "public" not in value):
+        problems.append("cache-control on an API location is neither no-store nor private")
     return problems
 
 
@@ -320,7 +325,8 @@ POLICIES = [
         nginx_security_headers,
         prohibits="Every TLS server and location must send all OWASP security headers (HSTS >= 1 year, CSP, "
         "X-Content-Type-Options, X-Frame-Options, Referrer-Policy, Permissions-Policy, COOP, CORP, "
-        "X-Permitted-Cross-Domain-Policies; Cache-Control no-store on API locations) with 'always'. A "
+        "X-Permitted-Cross-Domain-Policies; Cache-Control no-store on API locations, or private for what the "
+        "browser alone may keep) with 'always'. A "
         "block with its own add_header inherits none from its parents, the trap this rule exists for.",
         reference=_PROXY_REFERENCE_HEADERS,
         config={

@@ -52,6 +52,8 @@ ANALYTICS_WARM_READS = 100
 ANALYTICS_UNCACHED_READS = 30
 TARGET_EVENTS_PER_SECOND = 20_000
 TARGET_WARM_P95_MS = 100.0
+DECK_PAGES = 30
+DECK_IMAGE_READS = 200
 
 
 class DurablePostgres(PostgresServer):
@@ -253,8 +255,11 @@ def run(postgres: PostgresServer, cache: RedisServer, workdir: Path, started_at:
         expected = (ingest.requests - ingest.non_2xx - ingest.socket_errors) * BATCH
         print(f"bench: GET /health/live, {DURATION_SECONDS} s", flush=True)
         health = wrk(f"{base}/health/live", HERE / "health.lua")
+        print(f"bench: a {DECK_PAGES}-page PDF deck: upload and render, then slide images", flush=True)
+        decks = deck_bench(client, owner_headers, ingest_deck.id)
 
     results = {
+        **decks,
         "events_per_second": ingest.per_second * BATCH,
         "ingest_requests_per_second": ingest.per_second,
         "ingest_p50_ms": ingest.p50_ms,
@@ -292,6 +297,57 @@ def run(postgres: PostgresServer, cache: RedisServer, workdir: Path, started_at:
         print("bench: FAILED: " + "; ".join(failures), file=sys.stderr)
         return 1
     return 0
+
+
+def _deck_pdf(pages: int) -> bytes:
+    """A 16:9 deck: a title, body text and a chart-like grid of boxes per page (what slides look like)."""
+    import io
+
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer, pagesize=(960, 540))
+    for page in range(pages):
+        pdf.setFont("Helvetica-Bold", 36)
+        pdf.drawString(60, 460, f"Slide {page + 1}: quarterly results")
+        pdf.setFont("Helvetica", 18)
+        for line in range(6):
+            pdf.drawString(60, 400 - 30 * line, f"Point {line + 1} of slide {page + 1}, with some words")
+        for bar in range(8):
+            pdf.setFillColorRGB(0.2, 0.4 + bar * 0.05, 0.8)
+            pdf.rect(560 + bar * 45, 60, 35, 40 + ((page + 1) * (bar + 3) * 17) % 300, fill=1, stroke=0)
+        pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()
+
+
+def deck_bench(client: httpx.Client, headers: dict[str, str], deck_id: object) -> dict[str, float]:
+    pdf = _deck_pdf(DECK_PAGES)
+    started = time.perf_counter()
+    uploaded = client.post(
+        f"/api/v1/presentations/{deck_id}/deck",
+        content=pdf,
+        headers={**headers, "Content-Type": "application/pdf"},
+    )
+    upload_seconds = time.perf_counter() - started
+    uploaded.raise_for_status()
+    slides = uploaded.json()["slides"]
+    client.get(slides[0]["image_url"], headers=headers).raise_for_status()  # warm the connection pool
+    served_ms, sizes = [], []
+    for number in range(DECK_IMAGE_READS):
+        elapsed, response = timed_get(client, slides[number % len(slides)]["image_url"], headers)
+        response.raise_for_status()
+        served_ms.append(elapsed)
+        sizes.append(len(response.content))
+    thumbnail = client.get(slides[0]["thumbnail_url"], headers=headers)
+    return {
+        "deck_pdf_bytes": len(pdf),
+        "deck_upload_seconds": upload_seconds,
+        "deck_image_p50_ms": statistics.median(served_ms),
+        "deck_image_p95_ms": percentile(served_ms, 0.95),
+        "deck_image_bytes": statistics.mean(sizes),
+        "deck_thumbnail_bytes": len(thumbnail.content),
+    }
 
 
 def _verdict(ok: bool) -> str:
@@ -344,6 +400,20 @@ def render(results: dict[str, float], machine: dict[str, str], started_at: datet
             ),
         ]
     )
+    decks = _table(
+        [
+            (
+                f"upload and render ({r['deck_pdf_bytes'] / 1024:,.0f} KB, {DECK_PAGES} pages, 2 widths)",
+                f"{r['deck_upload_seconds']:.2f} s "
+                f"({r['deck_upload_seconds'] * 1000 / DECK_PAGES:.0f} ms per page)",
+            ),
+            (
+                f"slide image (1600 px WebP, mean {r['deck_image_bytes'] / 1024:.0f} KB; thumbnail "
+                f"{r['deck_thumbnail_bytes'] / 1024:.0f} KB) served p50 / p95 ({DECK_IMAGE_READS} reads)",
+                f"{r['deck_image_p50_ms']:.1f} ms / **{r['deck_image_p95_ms']:.1f} ms**",
+            ),
+        ]
+    )
     return f"""# Benchmarks
 
 Measured by `make bench` (`python -m tests.bench.run`) on {started_at:%Y-%m-%d %H:%M} UTC.
@@ -378,6 +448,13 @@ Measured by `make bench` (`python -m tests.bench.run`) on {started_at:%Y-%m-%d %
 Reads never scan raw events of unchanged sessions: ingestion bumps a per-session version, and a read
 rebuilds the per-session, per-slide rollups (`session_slide_stats`) only for sessions whose version moved;
 the rest are aggregates over `viewing_sessions` ({r["analytics_sessions"]:,.0f} rows) and the rollups.
+
+## Decks from PDF (after the load phases; sequential requests from one client)
+
+{decks}
+
+Rendering runs in a child process per upload (PDFium through pypdfium2, WebP by Pillow), bounded by
+`PAP_DECK_RENDER_MEMORY_MB` and `PAP_DECK_RENDER_TIMEOUT_SECONDS`; images are read from PostgreSQL.
 """
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import time
 
 import pytest
 
@@ -86,3 +87,79 @@ def test_full_journey(platform: Platform, accounts: Accounts, summary: Summary) 
         f"events stored {state['event_count']}/{sent}, sessions {analytics['sessions']}, views {views}, "
         f"completed {analytics['completed_sessions']}",
     )
+
+
+def _pdf_deck(titles: list[str], noise_side: int) -> bytes:
+    """A 16:9 deck, one title per page; page 1 carries a noise image (incompressible: the file's bulk)."""
+    import io
+    import os
+
+    from PIL import Image
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer, pagesize=(960, 540))
+    noise = Image.frombytes("RGB", (noise_side, noise_side), os.urandom(noise_side * noise_side * 3))
+    for index, title in enumerate(titles):
+        pdf.setFont("Helvetica-Bold", 40)
+        pdf.drawString(60, 440, title)
+        if index == 0:
+            pdf.drawImage(ImageReader(noise), 560, 40, width=360, height=360)
+        pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()
+
+
+def test_deck_from_pdf_through_the_proxy(platform: Platform, accounts: Accounts, summary: Summary) -> None:
+    titles = ["Welcome", "The numbers", "Questions"]
+    pdf = _pdf_deck(titles, noise_side=2000)  # about 12 MB: above the proxy's default 10 MB body limit
+    with platform.edge.client() as client:
+        deck_id = api.create_deck(client, accounts.presenter, ["placeholder"], [accounts.viewer_id])
+        upload_headers = {**accounts.presenter.auth, "Content-Type": "application/pdf"}
+        started = time.monotonic()
+        uploaded = client.post(f"/api/v1/presentations/{deck_id}/deck", content=pdf, headers=upload_headers)
+        upload_seconds = time.monotonic() - started
+        body = uploaded.json()
+        verify(
+            summary,
+            "decks: a 12 MB PDF uploaded through the proxy becomes the slides",
+            uploaded.status_code == 201
+            and body.get("page_count") == len(titles)
+            and [slide["title"] for slide in body.get("slides", [])] == titles,
+            f"{uploaded.status_code}, {len(pdf) / 1e6:.1f} MB in {upload_seconds:.1f} s (upload and render), "
+            f"titles {[slide.get('title') for slide in body.get('slides', [])]}",
+        )
+        image_url = body["slides"][0]["image_url"]
+        image = client.get(image_url, headers=accounts.viewer.auth)
+        cache_headers = image.headers.get_list("cache-control")
+        again = client.get(
+            image_url, headers={**accounts.viewer.auth, "If-None-Match": image.headers["etag"]}
+        )
+        verify(
+            summary,
+            "decks: slide image as WebP to a viewer, cached privately and immutably, 304 on its ETag",
+            image.status_code == 200
+            and image.headers["content-type"] == "image/webp"
+            and image.content[:4] == b"RIFF"
+            and cache_headers == ["private, max-age=31536000, immutable"]
+            and again.status_code == 304,
+            f"{image.status_code} {image.headers.get('content-type')} {len(image.content)} B, "
+            f"Cache-Control {cache_headers}, revalidation {again.status_code}",
+        )
+        refused = client.post(
+            f"/api/v1/presentations/{deck_id}/deck",
+            content=b"\x89PNG\r\n\x1a\n" + bytes(64),
+            headers=upload_headers,
+        )
+        verify(
+            summary,
+            "decks: a PNG sent as application/pdf is refused (415, JSON), the deck unchanged",
+            refused.status_code == 415
+            and "not a PDF" in refused.json().get("detail", "")
+            and client.get(f"/api/v1/presentations/{deck_id}/deck", headers=accounts.viewer.auth)
+            .json()
+            .get("version")
+            == 1,
+            f"{refused.status_code} {refused.text[:100]}",
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from infra import nginx
 from infra.config import ProxyConfig
 from infra.nginx import NginxFiles, TlsProfile, render_nginx_config
 
@@ -136,7 +138,7 @@ def test_proxied_locations_hide_the_upstream_copy_of_every_header_they_add(tmp_p
     proxied = [
         block for block in _blocks(_parse(_render(), tmp_path), ("location",)) if _direct(block, "proxy_pass")
     ]
-    assert len(proxied) == 3  # login, api, /
+    assert len(proxied) == 5  # login, deck upload, slide images, api, /
     for block in proxied:
         added = {args[0].lower() for args in _direct(block, "add_header")}
         hidden = {args[0].lower() for args in _direct(block, "proxy_hide_header")}
@@ -283,3 +285,20 @@ def test_rendering_is_pure() -> None:
 def test_upstream_host_and_port_are_the_arguments(tmp_path: Path) -> None:
     text = render_nginx_config(ProxyConfig(), "intermediate", "api.internal", 9000)
     assert _direct(_server(_parse(text, tmp_path), "8443"), "set") == [["$backend", "api.internal:9000"]]
+
+
+def test_deck_routes_take_large_streamed_uploads_and_cache_slide_images_privately(tmp_path: Path) -> None:
+    server = _server(_parse(_render(), tmp_path), "8443")
+    upload = _location(server, "~", nginx.DECK_UPLOAD_PATH)
+    assert _direct(upload, "client_max_body_size") == [["50m"]]
+    assert _direct(upload, "proxy_request_buffering") == [["off"]]
+    assert ["Cache-Control", "no-store", "always"] in _direct(upload, "add_header")
+    images = _location(server, "~", nginx.SLIDE_IMAGE_PATH)
+    private = ["Cache-Control", "private, max-age=31536000, immutable", "always"]
+    assert private in _direct(images, "add_header")
+    assert private in _direct(images, "add_header")
+    deck = "/api/v1/presentations/4b0c7c57-2a5f-4f0a-9a4e-0d6c1c1d8e2a/deck"
+    assert re.match(nginx.DECK_UPLOAD_PATH, deck)
+    assert re.match(nginx.SLIDE_IMAGE_PATH, f"{deck}/2/slides/17")
+    for other in (f"{deck}/2/slides/17/x", f"{deck}s", "/api/v1/presentations/x/deck/../../users"):
+        assert not re.match(nginx.DECK_UPLOAD_PATH, other) and not re.match(nginx.SLIDE_IMAGE_PATH, other)

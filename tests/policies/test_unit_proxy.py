@@ -122,3 +122,25 @@ def test_config_present_unknown_broken_and_missing() -> None:
     only_cert = _proxy_stack({"/run/pap/nginx/tls/server.crt": "-----BEGIN CERTIFICATE-----\n"})
     assert len(run_stack_rule(rule, only_cert)) == 1
     assert run_stack_rule(rule, _proxy_stack({}, role="backend")) == []  # no proxy, nothing to check
+
+
+def _api_location(location: str, cache_control: str) -> list[dict[str, Any]]:
+    site = (
+        f"server {{\n    listen 8443 ssl;\n    ssl_protocols TLSv1.3;\n    {ALL_HEADERS}\n"
+        f"    {location} {{ proxy_pass http://backend; {ALL_HEADERS}\n"
+        f"        add_header Cache-Control {cache_control} always; }}\n}}\n"
+    )
+    return _proxy_stack({"/run/pap/nginx/nginx.conf": NGINX, "/run/pap/nginx/conf.d/site.conf": site})
+
+
+def test_api_locations_are_never_stored_by_a_shared_cache() -> None:
+    regex = "location ~ ^/api/v1/presentations/[0-9a-f-]+/deck/[0-9]+/slides/[0-9]+$"
+    settings = {"hstsMinAge": 31536000}
+    for location in ("location /api/v1/", regex):
+        for allowed in ("no-store", '"private, max-age=31536000, immutable"'):
+            site = _api_location(location, allowed)
+            assert run_stack_rule(proxy.nginx_security_headers, site, settings) == []
+        for stored in ('"max-age=60"', '"public, max-age=31536000, immutable"'):
+            reported = run_stack_rule(proxy.nginx_security_headers, _api_location(location, stored), settings)
+            assert len(reported) == 1, (location, stored)
+            assert "neither no-store nor private" in reported[0][0]
