@@ -11,6 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from app import __version__
 from app.api.router import api_router, root_router
+from app.api.routes.decks import DECK_UPLOAD_PATH
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.core.metrics import DB_POOL_CHECKED_OUT, DB_POOL_OVERFLOW, DB_POOL_SIZE
@@ -75,7 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_exception_handlers(app)
 
     # Added innermost first: the last one added runs first on a request.
-    app.add_middleware(BodyLimitMiddleware)
+    # Every body is small (JSON), except a deck's PDF: that route may take up to PAP_DECK_MAX_BYTES.
+    app.add_middleware(BodyLimitMiddleware, larger=(("POST", DECK_UPLOAD_PATH, settings.deck_max_bytes),))
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -159,6 +160,28 @@ def test_oversized_chunked_body_is_413(client: TestClient) -> None:
         "/api/v1/auth/signup", content=chunks(), headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 413
+
+
+def test_only_a_deck_upload_may_exceed_the_general_body_limit(client: TestClient, session: Session) -> None:
+    """The general 1 MB limit runs before routing; the deck route has PAP_DECK_MAX_BYTES instead."""
+    headers = login_headers(client, make_user(session, role="presenter"))
+    two_mb = b"%PDF-1.7\n" + b"x" * (2 * 1024 * 1024)
+    elsewhere = client.post(
+        "/api/v1/presentations", content=two_mb, headers={**headers, "Content-Type": "application/json"}
+    )
+    assert elsewhere.status_code == 413
+    deck = client.post(
+        f"/api/v1/presentations/{uuid.uuid4()}/deck",
+        content=two_mb,
+        headers={**headers, "Content-Type": "application/pdf"},
+    )
+    assert deck.status_code == 404, deck.text  # routed: an unknown presentation, not a body too large
+    put = client.put(
+        f"/api/v1/presentations/{uuid.uuid4()}/deck",
+        content=two_mb,
+        headers={**headers, "Content-Type": "application/pdf"},
+    )
+    assert put.status_code == 413  # the exception is for the upload's method only
 
 
 def test_cors_only_for_configured_origins(backend: Backend) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response, status
@@ -15,6 +16,8 @@ from app.services import decks as decks_service
 
 router = APIRouter(prefix="/presentations/{presentation_id}/deck", tags=["decks"])
 
+# The upload's path, for the body-size limit (app.middleware.body_limit), which runs before routing.
+DECK_UPLOAD_PATH = re.compile(r"/api/v1/presentations/[^/]+/deck")
 PDF_TYPE = "application/pdf"
 IMAGE_TYPE = "image/webp"
 # Authorised per request (private), but a version's image never changes (immutable): the browser keeps it.
