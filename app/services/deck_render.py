@@ -51,6 +51,8 @@ def render(pdf: bytes, max_pages: int, widths: list[int], out: BinaryIO) -> None
     except pdfium.PdfiumError as error:
         if "password" in str(error).lower():
             raise BadPdf("encrypted PDF: upload it without a password or encryption") from None
+        if "(PDFium: Success)" in str(error):  # parsed, but PDFium found no page tree with a page in it
+            raise BadPdf("the PDF has no pages (its page tree is empty or unreadable)") from None
         raise BadPdf(f"corrupt PDF: PDFium cannot open it ({error})") from None
     # An owner-password-only file opens without a password but stays encrypted (and restricted): refused too.
     if pdfium_c.FPDF_GetSecurityHandlerRevision(document.raw) != -1:
