@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, delete, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
+from app.crud.users import normalize_email
 from app.db import utcnow
 from app.models.presentations import Audience, Presentation, PresentationViewer, Slide
 from app.models.users import Role, User
@@ -71,21 +72,37 @@ def _slides(slides_in: Sequence[SlideCreate]) -> list[Slide]:
     ]
 
 
-def _check_viewers(*, session: Session, viewer_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+def _check_viewers(
+    *, session: Session, viewer_ids: Sequence[uuid.UUID], viewer_emails: Sequence[str] = ()
+) -> list[uuid.UUID]:
+    """The named viewers' ids, in order, without repeats; UnknownViewers names the first missing ones."""
     unique = list(dict.fromkeys(viewer_ids))
-    if not unique:
-        return []
-    found = set(session.scalars(select(User.id).where(User.id.in_(unique), User.is_active.is_(True))))
-    missing = [str(viewer) for viewer in unique if viewer not in found]
-    if missing:
-        raise UnknownViewers(f"no active user with id {', '.join(missing[:5])}")
+    if unique:
+        found = set(session.scalars(select(User.id).where(User.id.in_(unique), User.is_active.is_(True))))
+        missing = [str(viewer) for viewer in unique if viewer not in found]
+        if missing:
+            raise UnknownViewers(f"viewer_ids: no active user with id {', '.join(missing[:5])}")
+    emails = list(dict.fromkeys(normalize_email(email) for email in viewer_emails))
+    if emails:
+        by_email = {
+            row.email: row.id
+            for row in session.execute(
+                select(User.email, User.id).where(User.email.in_(emails), User.is_active.is_(True))
+            )
+        }
+        missing = [email for email in emails if email not in by_email]
+        if missing:
+            raise UnknownViewers(f"viewer_emails: no active user with email {', '.join(missing[:5])}")
+        unique = list(dict.fromkeys([*unique, *(by_email[email] for email in emails)]))
     return unique
 
 
 def create_presentation(
     *, session: Session, owner: User, presentation_in: PresentationCreate
 ) -> Presentation:
-    viewers = _check_viewers(session=session, viewer_ids=presentation_in.viewer_ids)
+    viewers = _check_viewers(
+        session=session, viewer_ids=presentation_in.viewer_ids, viewer_emails=presentation_in.viewer_emails
+    )
     presentation = Presentation(
         title=presentation_in.title,
         subtitle=presentation_in.subtitle,
@@ -124,25 +141,30 @@ def replace_slides(
     return presentation
 
 
-def get_viewer_ids(*, session: Session, presentation: Presentation) -> list[uuid.UUID]:
-    return list(
-        session.scalars(
-            select(PresentationViewer.user_id)
+def get_viewers(*, session: Session, presentation: Presentation) -> list[tuple[uuid.UUID, str]]:
+    """The named viewers' (id, email), by id."""
+    return [
+        (row.user_id, row.email)
+        for row in session.execute(
+            select(PresentationViewer.user_id, User.email)
+            .join(User, User.id == PresentationViewer.user_id)
             .where(PresentationViewer.presentation_id == presentation.id)
             .order_by(PresentationViewer.user_id)
         )
-    )
+    ]
 
 
 def set_audience(
     *, session: Session, presentation: Presentation, audience_in: AudienceUpdate
-) -> list[uuid.UUID]:
-    viewers = _check_viewers(session=session, viewer_ids=audience_in.viewer_ids)
+) -> list[tuple[uuid.UUID, str]]:
+    viewers = _check_viewers(
+        session=session, viewer_ids=audience_in.viewer_ids, viewer_emails=audience_in.viewer_emails
+    )
     presentation.audience = audience_in.audience
     session.execute(delete(PresentationViewer).where(PresentationViewer.presentation_id == presentation.id))
     session.add_all(PresentationViewer(presentation_id=presentation.id, user_id=viewer) for viewer in viewers)
     session.commit()
-    return get_viewer_ids(session=session, presentation=presentation)
+    return get_viewers(session=session, presentation=presentation)
 
 
 def deactivate_presentation(*, session: Session, presentation: Presentation) -> Presentation:

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from app.models.presentations import Audience
-from app.schemas.common import InputModel, OutputModel, SlideContent, Subtitle, Title
+from app.schemas.common import Email, InputModel, OutputModel, SlideContent, Subtitle, Title
 
 MAX_SLIDES = 500
 MAX_NAMED_VIEWERS = 1000
@@ -33,6 +33,10 @@ class SlidePublic(OutputModel):
 
 Slides = Annotated[list[SlideCreate], Field(min_length=1, max_length=MAX_SLIDES)]
 ViewerIds = Annotated[list[uuid.UUID], Field(max_length=MAX_NAMED_VIEWERS)]
+ViewerEmails = Annotated[
+    list[Email],
+    Field(max_length=MAX_NAMED_VIEWERS, description="named viewers by email, beside or instead of their ids"),
+]
 
 
 class PresentationBase(InputModel):
@@ -44,6 +48,7 @@ class PresentationCreate(PresentationBase):
     slides: Slides
     audience: Audience = Audience.named
     viewer_ids: ViewerIds = Field(default_factory=list)
+    viewer_emails: ViewerEmails = Field(default_factory=list)
 
 
 class PresentationUpdate(InputModel):
@@ -59,11 +64,13 @@ class SlidesReplace(InputModel):
 class AudienceUpdate(InputModel):
     audience: Audience
     viewer_ids: ViewerIds = Field(default_factory=list)
+    viewer_emails: ViewerEmails = Field(default_factory=list)
 
 
 class AudiencePublic(OutputModel):
     audience: Audience
     viewer_ids: list[uuid.UUID]
+    viewer_emails: list[str]  # in the order of viewer_ids
 
 
 class PresentationPublic(OutputModel):

@@ -59,6 +59,15 @@ CASES = [
         "POST", "/api/v1/auth/refresh", (401, 401, 401, 401, 401), lambda w: {"refresh_token": "not-issued"}
     ),
     Case("POST", "/api/v1/auth/logout", (204, 204, 204, 204, 204), lambda w: {"refresh_token": "not-issued"}),
+    Case(
+        "POST",
+        "/api/v1/auth/session",
+        (200, 200, 200, 200, 200),
+        lambda w: {"email": w.ids["user_email"], "password": PASSWORD},
+    ),
+    # Without the X-PAP-Session header that only a same-origin script can send: 422 whoever asks.
+    Case("POST", "/api/v1/auth/session/refresh", (422, 422, 422, 422, 422)),
+    Case("DELETE", "/api/v1/auth/session", (422, 422, 422, 422, 422)),
     Case("GET", "/api/v1/users/me", (401, 200, 200, 200, 200)),
     Case("GET", "/api/v1/users", (401, 403, 403, 200, 403)),
     Case(

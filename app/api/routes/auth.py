@@ -1,8 +1,16 @@
-"""Signup, login, refresh and logout."""
+"""Signup, login, refresh and logout; and the same for browsers, with the refresh token in a cookie.
+
+The web frontend keeps its access token in memory only (injected script cannot read what is not stored)
+and its refresh token in an HttpOnly, Secure, SameSite=Strict cookie scoped to `/api/v1/auth/session`, so
+it is sent to nothing but these three endpoints. Refresh and sign-out also need the `X-PAP-Session`
+header: a cross-site page cannot send a custom header without a CORS preflight, which this API never
+grants, so SameSite is not the only defence against a forged request."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, status
+from typing import Annotated
+
+from fastapi import APIRouter, Cookie, Header, HTTPException, Request, Response, status
 from sqlalchemy.exc import IntegrityError
 
 from app.api.deps import RateLimiterDep, SessionDep, SettingsDep, client_address, raise_rate_limited
@@ -11,13 +19,15 @@ from app.core.security import ACCESS_TOKEN_TTL, REFRESH_TOKEN_TTL, create_access
 from app.crud import tokens as tokens_crud
 from app.crud import users as users_crud
 from app.models.users import User
-from app.schemas.auth import LoginRequest, RefreshRequest, TokenPair
+from app.schemas.auth import BrowserSession, LoginRequest, RefreshRequest, TokenPair
 from app.schemas.common import error_responses
 from app.schemas.users import UserPublic, UserSignup
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 UNAUTHORIZED = error_responses(401)
+SESSION_COOKIE = "pap_refresh"
+SESSION_PATH = "/api/v1/auth/session"
 
 
 def _token_pair(*, settings: SettingsDep, user: User, refresh_token: str) -> TokenPair:
@@ -50,17 +60,10 @@ def signup(session: SessionDep, user_in: UserSignup) -> User:
         ) from None
 
 
-@router.post("/login", response_model=TokenPair, responses=error_responses(401, 429))
-def login(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    limiter: RateLimiterDep,
-    credentials: LoginRequest,
-) -> TokenPair:
-    """Exchange email and password for a 15-minute access token and a rotating refresh token.
-
-    Limited to 5 attempts a minute per client address and, separately, per account."""
+def _sign_in(
+    request: Request, session: SessionDep, limiter: RateLimiterDep, credentials: LoginRequest
+) -> tuple[User, str]:
+    """Check the rate limits and the password; the user and a new refresh token, or 401/429."""
     for rule, key, what in (
         (LOGIN_PER_ADDRESS, client_address(request), "login attempts from this address"),
         (LOGIN_PER_ACCOUNT, users_crud.normalize_email(credentials.email), "login attempts for this account"),
@@ -77,23 +80,118 @@ def login(
             detail="wrong email or password, or the account is disabled",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    issued = tokens_crud.issue_refresh_token(session=session, user=user)
-    return _token_pair(settings=settings, user=user, refresh_token=issued.token)
+    return user, tokens_crud.issue_refresh_token(session=session, user=user).token
+
+
+def _rotate(session: SessionDep, token: str) -> tuple[User, str]:
+    try:
+        user, issued = tokens_crud.rotate_refresh_token(session=session, token=token)
+    except tokens_crud.RefreshTokenRejected as error:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, detail=str(error), headers={"WWW-Authenticate": "Bearer"}
+        ) from None
+    return user, issued.token
+
+
+@router.post("/login", response_model=TokenPair, responses=error_responses(401, 429))
+def login(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+    credentials: LoginRequest,
+) -> TokenPair:
+    """Exchange email and password for a 15-minute access token and a rotating refresh token.
+
+    Limited to 5 attempts a minute per client address and, separately, per account."""
+    user, refresh_token = _sign_in(request, session, limiter, credentials)
+    return _token_pair(settings=settings, user=user, refresh_token=refresh_token)
 
 
 @router.post("/refresh", response_model=TokenPair, responses=UNAUTHORIZED)
 def refresh(session: SessionDep, settings: SettingsDep, body: RefreshRequest) -> TokenPair:
     """Spend a refresh token for a new pair. Presenting a spent token revokes every token of its login."""
-    try:
-        user, issued = tokens_crud.rotate_refresh_token(session=session, token=body.refresh_token)
-    except tokens_crud.RefreshTokenRejected as error:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, detail=str(error), headers={"WWW-Authenticate": "Bearer"}
-        ) from None
-    return _token_pair(settings=settings, user=user, refresh_token=issued.token)
+    user, refresh_token = _rotate(session, body.refresh_token)
+    return _token_pair(settings=settings, user=user, refresh_token=refresh_token)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 def logout(session: SessionDep, body: RefreshRequest) -> None:
     """Revoke the refresh token and its whole family (idempotent: an unknown token is not an error)."""
     tokens_crud.revoke_refresh_token(session=session, token=body.refresh_token)
+
+
+SessionHeader = Annotated[
+    str,
+    Header(
+        alias="X-PAP-Session",
+        description="any value; its presence proves a same-origin script sent the request",
+    ),
+]
+RefreshCookie = Annotated[str | None, Cookie(alias=SESSION_COOKIE, include_in_schema=False)]
+
+
+def _browser_session(
+    response: Response, settings: SettingsDep, user: User, refresh_token: str
+) -> BrowserSession:
+    response.set_cookie(
+        SESSION_COOKIE,
+        refresh_token,
+        max_age=int(REFRESH_TOKEN_TTL.total_seconds()),
+        path=SESSION_PATH,
+        secure=True,
+        httponly=True,
+        samesite="strict",
+    )
+    return BrowserSession(
+        access_token=create_access_token(
+            secret_key=settings.secret_key.get_secret_value(), user_id=user.id, role=user.role.value
+        ),
+        expires_in=int(ACCESS_TOKEN_TTL.total_seconds()),
+        user=UserPublic.model_validate(user),
+    )
+
+
+def _no_session(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+@router.post("/session", response_model=BrowserSession, responses=error_responses(401, 429))
+def open_browser_session(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+    credentials: LoginRequest,
+) -> BrowserSession:
+    """Sign a browser in: the access token in the body, the refresh token in the `pap_refresh` cookie.
+
+    The same password check and rate limits as `/auth/login`."""
+    user, refresh_token = _sign_in(request, session, limiter, credentials)
+    return _browser_session(response, settings, user, refresh_token)
+
+
+@router.post("/session/refresh", response_model=BrowserSession, responses=UNAUTHORIZED)
+def refresh_browser_session(
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    _header: SessionHeader,
+    cookie: RefreshCookie = None,
+) -> BrowserSession:
+    """A new access token for the page (after a reload, or before the old one expires); rotates the cookie."""
+    if not cookie:
+        raise _no_session("not signed in: no session cookie")
+    user, refresh_token = _rotate(session, cookie)
+    return _browser_session(response, settings, user, refresh_token)
+
+
+@router.delete("/session", status_code=status.HTTP_204_NO_CONTENT)
+def close_browser_session(
+    response: Response, session: SessionDep, _header: SessionHeader, cookie: RefreshCookie = None
+) -> None:
+    """Sign the browser out: revoke the cookie's login and clear the cookie (idempotent)."""
+    if cookie:
+        tokens_crud.revoke_refresh_token(session=session, token=cookie)
+    response.delete_cookie(SESSION_COOKIE, path=SESSION_PATH, secure=True, httponly=True, samesite="strict")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
 from app.api.deps import CurrentUser, ManagedPresentation, PresenterUser, ReadablePresentation, SessionDep
 from app.crud import presentations as presentations_crud
-from app.models.presentations import Presentation
+from app.models.presentations import Audience, Presentation
 from app.schemas.common import Page, error_responses
 from app.schemas.presentations import (
     AudiencePublic,
@@ -29,7 +30,15 @@ WRITE_ERRORS = error_responses(403, 404)
 
 
 def _unknown_viewers(error: presentations_crud.UnknownViewers) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"viewer_ids: {error}")
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error))
+
+
+def _audience(audience: Audience, viewers: list[tuple[uuid.UUID, str]]) -> AudiencePublic:
+    return AudiencePublic(
+        audience=audience,
+        viewer_ids=[viewer for viewer, _ in viewers],
+        viewer_emails=[email for _, email in viewers],
+    )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=PresentationPublic)
@@ -97,9 +106,8 @@ def replace_slides(
 
 @router.get("/{presentation_id}/audience", response_model=AudiencePublic, responses=WRITE_ERRORS)
 def read_audience(session: SessionDep, presentation: ManagedPresentation) -> AudiencePublic:
-    return AudiencePublic(
-        audience=presentation.audience,
-        viewer_ids=presentations_crud.get_viewer_ids(session=session, presentation=presentation),
+    return _audience(
+        presentation.audience, presentations_crud.get_viewers(session=session, presentation=presentation)
     )
 
 
@@ -109,13 +117,13 @@ def set_audience(
 ) -> AudiencePublic:
     """Give the deck to everyone signed in, or to the named viewers only (the list replaces the old one)."""
     try:
-        viewer_ids = presentations_crud.set_audience(
+        viewers = presentations_crud.set_audience(
             session=session, presentation=presentation, audience_in=audience_in
         )
     except presentations_crud.UnknownViewers as error:
         session.rollback()
         raise _unknown_viewers(error) from None
-    return AudiencePublic(audience=presentation.audience, viewer_ids=viewer_ids)
+    return _audience(presentation.audience, viewers)
 
 
 @router.delete("/{presentation_id}", status_code=status.HTTP_204_NO_CONTENT, responses=WRITE_ERRORS)
