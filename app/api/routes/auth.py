@@ -152,10 +152,6 @@ def _browser_session(
     )
 
 
-def _no_session(detail: str) -> HTTPException:
-    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
-
-
 @router.post("/session", response_model=BrowserSession, responses=error_responses(401, 429))
 def open_browser_session(
     request: Request,
@@ -172,17 +168,24 @@ def open_browser_session(
     return _browser_session(response, settings, user, refresh_token)
 
 
-@router.post("/session/refresh", response_model=BrowserSession, responses=UNAUTHORIZED)
+@router.post(
+    "/session/refresh",
+    response_model=BrowserSession,
+    responses={**UNAUTHORIZED, 204: {"description": "no session cookie: the browser is not signed in"}},
+)
 def refresh_browser_session(
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
     _header: SessionHeader,
     cookie: RefreshCookie = None,
-) -> BrowserSession:
-    """A new access token for the page (after a reload, or before the old one expires); rotates the cookie."""
+) -> BrowserSession | Response:
+    """A new access token for the page (after a reload, or before the old one expires); rotates the cookie.
+
+    Without a cookie the answer is 204: every page asks this when it loads, and not being signed in is
+    not an error. A cookie that cannot be used (spent, revoked, expired) is a 401."""
     if not cookie:
-        raise _no_session("not signed in: no session cookie")
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
     user, refresh_token = _rotate(session, cookie)
     return _browser_session(response, settings, user, refresh_token)
 
