@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 STACK ?= dev
 FORMAT ?= text
-PORT ?= 8000
+WEB_PORT ?= 3000
+API_PORT ?= 8000
 
 .PHONY: setup run test test-app test-infra test-policies lint plan policy-check bench e2e e2e-down engine clean
 
@@ -16,8 +17,7 @@ PORT ?= 8000
 setup: .venv/.stamp
 
 run: setup
-	mkdir -p var
-	PAP_ENVIRONMENT=development $(PY) -m app.cli serve --host 127.0.0.1 --port $(PORT)
+	WEB_PORT=$(WEB_PORT) API_PORT=$(API_PORT) tools/run.sh
 
 test: setup
 	tools/ensure-packages.sh
