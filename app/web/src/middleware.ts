@@ -48,5 +48,5 @@ export function middleware(request: NextRequest): NextResponse {
 }
 
 export const config = {
-  matcher: [{ source: "/((?!_next/image|favicon.ico).*)" }],
+  matcher: [{ source: "/((?!_next/image).*)" }],
 };
