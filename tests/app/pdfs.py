@@ -32,6 +32,31 @@ def deck(titles: Sequence[str | None], sizes: Sequence[tuple[float, float]] | No
     return buffer.getvalue()
 
 
+def illustrated(titles: Sequence[str], noise_side: int = 160) -> bytes:
+    """Like `deck`, with a `noise_side`-pixel square of random RGB noise on each page: it does not compress,
+    so the file is big enough (about 75 KB a page at 160) for an upload to show its progress."""
+    import random
+
+    from PIL import Image
+    from reportlab.lib.utils import ImageReader
+
+    noise = random.Random(1234)  # the same bytes every run
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer, pagesize=WIDE)
+    for index, title in enumerate(titles):
+        pdf.setFont("Helvetica-Bold", 32)
+        pdf.drawString(50, 300, title)
+        pdf.setFont("Helvetica", 14)
+        pdf.drawString(50, 250, f"body of page {index + 1}")
+        pixels = Image.frombytes(
+            "RGB", (noise_side, noise_side), noise.randbytes(noise_side * noise_side * 3)
+        )
+        pdf.drawImage(ImageReader(pixels), 700, 280, width=200, height=200)
+        pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()
+
+
 def encrypted(user_password: str) -> bytes:
     """A valid deck encrypted with AES-256; an empty user password opens without one (owner-only)."""
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(deck(["Secret"]))))

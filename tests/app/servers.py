@@ -1,4 +1,5 @@
-"""Throwaway PostgreSQL 15 and Redis servers for the tests, each on a free loopback port.
+"""Throwaway PostgreSQL 15 and Redis servers for the tests, each on a free loopback port; and `serving`, which
+runs a server process (the API, the web frontend) until a block ends.
 
 PostgreSQL refuses to run as root (and the suite runs as root in CI), so as root its binaries run as the
 unprivileged system user `pap-test`, created when missing.
@@ -13,7 +14,11 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
 
 PG_BIN = Path(os.environ.get("PAP_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_USER = "pap-test"
@@ -163,3 +168,41 @@ class RedisServer:
 
     def close(self) -> None:
         self.stop()
+
+
+@contextmanager
+def serving(
+    command: Sequence[str],
+    *,
+    environment: Mapping[str, str],
+    cwd: Path,
+    log: Path,
+    ready_url: str,
+    timeout: float = 60,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`command` running until the block ends, entered once `ready_url` answers 200; its output in `log`."""
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            list(command), env=dict(environment), cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    if httpx.get(ready_url, timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if process.poll() is not None:
+                    raise RuntimeError(f"{command[0]} exited with {process.returncode}; see {log}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{ready_url} did not answer 200 within {timeout:.0f} s; see {log}")
+                time.sleep(0.2)
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)

@@ -1,4 +1,5 @@
-"""`make bench`: event ingestion through a real uvicorn and analytics over a million events, on loopback.
+"""`make bench`: event ingestion through a real uvicorn and analytics over a million events, on loopback;
+then the TLS proxy (tests/bench/proxy.py) and the web viewer (tests/bench/web.py).
 
 Starts a throwaway PostgreSQL 15 (durable defaults: fsync and synchronous_commit on) and Redis, serves the
 app with the production command (`python -m app.cli serve`, PAP_WORKERS workers, INFO request logs), then:
@@ -36,7 +37,7 @@ from app.core.security import create_access_token
 from app.db import make_engine, make_session_factory
 from app.migrate import upgrade_to_head
 from app.models.users import Role
-from tests.app.servers import PG_BIN, PostgresServer, RedisServer, free_port
+from tests.app.servers import PG_BIN, PostgresServer, RedisServer, free_port, serving
 from tests.bench import dataset
 from tests.bench.machine import describe
 
@@ -112,34 +113,15 @@ def wrk(
 @contextmanager
 def served(environment: dict[str, str], port: int, log: Path) -> Iterator[str]:
     """The app under `python -m app.cli serve` on 127.0.0.1:port until the block ends."""
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=os.environ | environment,
-            cwd=ROOT,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the server did not come up; see {log}")
-                time.sleep(0.2)
-            yield base
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    base = f"http://127.0.0.1:{port}"
+    with serving(
+        [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        environment=os.environ | environment,
+        cwd=ROOT,
+        log=log,
+        ready_url=f"{base}/health/live",
+    ):
+        yield base
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -282,9 +264,9 @@ def run(postgres: PostgresServer, cache: RedisServer, workdir: Path, started_at:
         "analytics_completion_rate": summary["completion_rate"],
     }
     machine = describe(PG_BIN, server_version)
-    from tests.bench import proxy  # here, not at the top: it imports this module
+    from tests.bench import proxy, web  # here, not at the top: proxy imports this module
 
-    report = render(results, machine, started_at) + proxy.bench()
+    report = render(results, machine, started_at) + proxy.bench() + web.bench()
     (ROOT / "BENCHMARKS.md").write_text(report)
     print(report)
     failures = []
