@@ -6,7 +6,7 @@ FORMAT ?= text
 WEB_PORT ?= 3000
 API_PORT ?= 8000
 
-.PHONY: setup run test test-app test-infra test-policies lint plan policy-check bench e2e e2e-down engine clean
+.PHONY: setup web run test test-app test-infra test-policies lint plan policy-check bench e2e e2e-down engine clean
 
 .venv/.stamp: pyproject.toml
 	python3 -m venv .venv
@@ -16,14 +16,20 @@ API_PORT ?= 8000
 
 setup: .venv/.stamp
 
+# The web frontend built on the host and assembled for its image (app/web/.image); a no-op when up to date.
+web:
+	tools/ensure-packages.sh --web
+	tools/build-web.sh
+
 run: setup
 	WEB_PORT=$(WEB_PORT) API_PORT=$(API_PORT) tools/run.sh
 
 test: setup
 	tools/ensure-packages.sh
+	tools/ensure-packages.sh --web
 	@{ tools/ensure-packages.sh --docker && tools/docker-engine.sh; } \
 	  || echo "make test: no Docker engine here; the image tests will skip and say why (CI fails on that)"
-	$(PY) -m pytest tests/app tests/infra tests/policies $(PYTEST_ARGS)
+	$(PY) -m pytest tests/app tests/infra tests/policies tests/web $(PYTEST_ARGS)
 
 lint: setup
 	.venv/bin/ruff check app infra policies tests
@@ -46,6 +52,7 @@ engine: setup
 
 bench: setup
 	tools/ensure-packages.sh --bench
+	tools/ensure-packages.sh --web
 	$(PY) -m tests.bench.run
 
 e2e: engine
@@ -55,4 +62,4 @@ e2e-down: setup
 	$(PY) -m tests.e2e.teardown
 
 clean:
-	rm -rf var build app/.wheelhouse .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var build app/.wheelhouse app/web/.image .pytest_cache .mypy_cache .ruff_cache

@@ -92,6 +92,19 @@ def backend_connections(backend: BackendConfig) -> int:
     return (backend.replicas + 1) * backend.workers * (backend.db_pool_size + 10) + 10
 
 
+class WebConfig(ServiceResources):
+    """The web frontend (Next.js): stateless, replicated and rolled start-first like the backends."""
+
+    replicas: int = Field(default=1, ge=1, le=10)
+    limits: Limits = Limits(memory_mb=256, cpus=0.5)
+
+    @property
+    def heap_mb(self) -> int:
+        """V8's old-space ceiling, half the task's memory: Node 18 does not size its heap from the task's
+        limit, so without it the heap grows until the kernel kills the task instead of collecting."""
+        return self.limits.memory_mb // 2
+
+
 class DatabaseConfig(ServiceResources):
     name: str = Field(default="pap", pattern=r"^[a-z][a-z0-9_]{0,62}$")
     user: str = Field(default="pap", pattern=r"^[a-z][a-z0-9_]{0,62}$")  # owner: migrations and backups
@@ -179,10 +192,23 @@ class BackupConfig(ServiceResources):
 
 
 class PromotionConfig(_Model):
-    """Where the service image comes from when this stack does not build it."""
+    """Where the service and web images come from when this stack does not build them."""
 
     dev_stack: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
-    pinned_image: str | None = Field(default=None, pattern=IMAGE_ID_PATTERN)
+    pinned_image: str | None = Field(default=None, pattern=IMAGE_ID_PATTERN)  # the service image
+    pinned_web_image: str | None = Field(default=None, pattern=IMAGE_ID_PATTERN)
+
+    @model_validator(mode="after")
+    def _pinned_together(self) -> PromotionConfig:
+        if self.dev_stack is None and (self.pinned_image is None) != (self.pinned_web_image is None):
+            given, missing = (
+                ("pinnedImage", "pinnedWebImage") if self.pinned_image else ("pinnedWebImage", "pinnedImage")
+            )
+            raise ValueError(
+                f"{given} without devStack needs {missing} too: a stack that builds no image must get both "
+                "the service and the web image from somewhere (pin both, or set devStack)"
+            )
+        return self
 
 
 class NetworkConfig(_Model):
@@ -203,6 +229,7 @@ class RotationConfig(_Model):
 class StackConfig(_Model):
     base_image: str = Field(default="debian:bookworm-slim", pattern=r"^[a-z0-9][a-z0-9._/:@-]*$")
     backend: BackendConfig = BackendConfig()
+    web: WebConfig = WebConfig()
     database: DatabaseConfig = DatabaseConfig()
     cache: CacheConfig = CacheConfig()
     proxy: ProxyConfig = ProxyConfig()
@@ -227,9 +254,11 @@ class StackConfig(_Model):
         return self
 
     @property
-    def builds_service_image(self) -> bool:
-        """A promoted stack deploys an image another stack built; it never builds its own."""
-        return self.promotion.dev_stack is None and self.promotion.pinned_image is None
+    def builds_app_images(self) -> bool:
+        """A promoted stack deploys the service and web images another stack built; it builds neither."""
+        promotion = self.promotion
+        pinned = (promotion.pinned_image, promotion.pinned_web_image)
+        return promotion.dev_stack is None and pinned == (None, None)
 
 
 def _decode(value: Any) -> Any:

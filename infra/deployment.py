@@ -22,6 +22,7 @@ from infra.networks import Networks
 from infra.promotion import Promotion
 from infra.proxy import Proxy
 from infra.tls import Tls
+from infra.web import Web
 
 # Hosts the service accepts besides the public names: its own healthcheck talks to 127.0.0.1.
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
@@ -35,11 +36,12 @@ def deploy(config: StackConfig, stack: str) -> Mapping[str, pulumi.Input[object]
         "secrets", naming, config.rotation, with_admin=config.backend.bootstrap_admin_email is not None
     )
     tls = Tls("tls", config.tls, config.proxy.server_names, stack)
-    images = Images("images", naming, config.base_image, build_service=config.builds_service_image)
-    if images.service is not None:
-        service_image = images.service
+    images = Images("images", naming, config.base_image, build_app_images=config.builds_app_images)
+    if images.service is not None and images.web is not None:
+        service_image, web_image = images.service, images.web
     else:
-        service_image = Promotion("promotion", config.promotion).service_image
+        promotion = Promotion("promotion", config.promotion)
+        service_image, web_image = promotion.service_image, promotion.web_image
 
     database = Database(
         "database",
@@ -64,6 +66,7 @@ def deploy(config: StackConfig, stack: str) -> Mapping[str, pulumi.Input[object]
         networks=networks,
         depends_on=[database.service, cache.service],
     )
+    web = Web("web", naming=naming, config=config.web, image=web_image, networks=networks)
     proxy = Proxy(
         "proxy",
         naming=naming,
@@ -73,6 +76,7 @@ def deploy(config: StackConfig, stack: str) -> Mapping[str, pulumi.Input[object]
         certificate_pem=tls.certificate_pem,
         private_key_pem=tls.private_key_pem,
         backend=backend,
+        web=web,
         networks=networks,
     )
     backup = Backup(
@@ -88,6 +92,7 @@ def deploy(config: StackConfig, stack: str) -> Mapping[str, pulumi.Input[object]
         outputs.URL: proxy.url,
         outputs.CA_CERTIFICATE: tls.ca_certificate_pem,
         outputs.SERVICE_IMAGE: service_image,
+        outputs.WEB_IMAGE: web_image,
         outputs.DATABASE_IMAGE: images.database,
         outputs.CACHE_IMAGE: images.cache,
         outputs.PROXY_IMAGE: images.proxy,
@@ -98,6 +103,7 @@ def deploy(config: StackConfig, stack: str) -> Mapping[str, pulumi.Input[object]
         outputs.BACKUP_VOLUME: backup.volume.name,
         outputs.BACKUP_SERVICE: backup.service.name,
         outputs.BACKEND_SERVICE: backend.service.name,
+        outputs.WEB_SERVICE: web.service.name,
     }
     if secrets.admin_password is not None:
         exported[outputs.ADMIN_PASSWORD] = secrets.admin_password.value

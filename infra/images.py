@@ -1,46 +1,39 @@
-"""Images: the service image and the data-tier images, built on the engine and referenced by immutable ID."""
+"""Images: the service, web and data-tier images, built on the engine and referenced by immutable ID."""
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pulumi
 import pulumi_docker as docker
 
+from infra.build_context import context_digest
 from infra.naming import Naming
 
 TYPE = "pap:platform:Images"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVICE_CONTEXT = REPO_ROOT / "app"
+WEB_CONTEXT = REPO_ROOT / "app" / "web"
+# What tools/build-web.sh assembles in the web context: the Dockerfile copies it, the host builds it.
+WEB_BUILT_SERVER = Path(".image") / "server.js"
 DATA_IMAGES = {"database": "postgres", "cache": "redis", "proxy": "nginx", "backup": "backup"}
-_SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
-
-
-def _context_files(context: Path) -> Iterator[Path]:
-    for path in sorted(context.rglob("*")):
-        relative = path.relative_to(context)
-        if path.is_file() and not _SKIPPED_PARTS.intersection(relative.parts) and path.suffix != ".pyc":
-            yield path
-
-
-def context_digest(context: Path) -> str:
-    """A digest of the build context's files, so any change to them rebuilds the image (and only then)."""
-    digest = hashlib.sha256()
-    for path in _context_files(context):
-        digest.update(str(path.relative_to(context)).encode())
-        digest.update(b"\0")
-        digest.update(path.read_bytes())
-        digest.update(b"\0")
-    return digest.hexdigest()
 
 
 def context_path(context: Path) -> str:
     # Relative to where the program runs (the CLI's or the plan's working directory), so state and plans do
     # not carry this machine's absolute paths.
     return os.path.relpath(context, Path.cwd())
+
+
+def web_build_missing(context: Path = WEB_CONTEXT) -> str | None:
+    """Why the web image cannot be built yet, or None."""
+    if (context / WEB_BUILT_SERVER).is_file():
+        return None
+    return (
+        f"{context_path(context / WEB_BUILT_SERVER)} is missing: the web image copies the frontend built on "
+        "the host. Run tools/build-web.sh (make web) before deploying."
+    )
 
 
 class Images(pulumi.ComponentResource):
@@ -52,7 +45,8 @@ class Images(pulumi.ComponentResource):
     without any registry, which containers use and prod promotes.
     """
 
-    service: pulumi.Output[str] | None  # None: this stack deploys a promoted image
+    service: pulumi.Output[str] | None  # None: this stack deploys promoted application images
+    web: pulumi.Output[str] | None
     database: pulumi.Output[str]
     cache: pulumi.Output[str]
     proxy: pulumi.Output[str]
@@ -63,13 +57,20 @@ class Images(pulumi.ComponentResource):
         name: str,
         naming: Naming,
         base_image: str,
-        build_service: bool,
+        build_app_images: bool,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(TYPE, name, None, opts)
         self._naming = naming
         self._base_image = base_image
-        self.service = self._build(name, "service", SERVICE_CONTEXT) if build_service else None
+        self.service = self.web = None
+        if build_app_images:
+            self.service = self._build(name, "service", SERVICE_CONTEXT)
+            missing = web_build_missing()
+            if missing is not None:
+                # The build itself fails on it too, naming the same fix (app/web/Dockerfile).
+                pulumi.log.warn(missing, self)
+            self.web = self._build(name, "web", WEB_CONTEXT)
         built = {
             role: self._build(name, role, REPO_ROOT / "infra" / "images" / directory)
             for role, directory in DATA_IMAGES.items()
@@ -80,7 +81,7 @@ class Images(pulumi.ComponentResource):
             built["proxy"],
             built["backup"],
         )
-        self.register_outputs({"service": self.service, **built})
+        self.register_outputs({"service": self.service, "web": self.web, **built})
 
     def _build(self, name: str, part: str, context: Path) -> pulumi.Output[str]:
         digest = context_digest(context)

@@ -21,6 +21,13 @@ SWARM_DNS = "127.0.0.11"  # the embedded DNS server every task on a user-defined
 
 LOGIN_PATH = "/api/v1/auth/login"
 API_PREFIX = "/api/v1/"
+# The backends' routes outside the API prefix (app/api/routes/health.py, app/main.py): everything else that is
+# not under the API prefix is the web frontend's.
+BACKEND_ROOT_PATHS = r"^/(health(/live)?|openapi\.json|docs(/.*)?)$"
+# Next.js: content-hashed assets (immutable), and its image optimizer, which the frontend does not use
+# (its images are unoptimized) and which the proxy therefore refuses.
+WEB_STATIC_PREFIX = "/_next/static/"
+WEB_IMAGE_OPTIMIZER = "/_next/image"
 API_RATE = "10r/s"
 API_BURST = 20
 LOGIN_RATE = "5r/m"
@@ -47,7 +54,11 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     ("X-Permitted-Cross-Domain-Policies", "none"),
     ("X-XSS-Protection", "0"),
 )
+CSP_HEADER = "Content-Security-Policy"
 API_HEADERS: tuple[tuple[str, str], ...] = (("Cache-Control", "no-store"),)
+# Pages carry a per-response CSP nonce: a stored copy would serve one nonce twice.
+PAGE_HEADERS = API_HEADERS
+WEB_STATIC_HEADERS: tuple[tuple[str, str], ...] = (("Cache-Control", "public, max-age=31536000, immutable"),)
 # Slide images are authorised per request but never change within a deck version: the browser keeps them,
 # no shared cache does (the service sends the same header when reached directly).
 SLIDE_IMAGE_HEADERS: tuple[tuple[str, str], ...] = (
@@ -75,6 +86,21 @@ NGINX_ERRORS: dict[int, str] = {
 
 
 @dataclass(frozen=True)
+class Upstream:
+    """A service the proxy forwards to: its name on the app network (Swarm's DNS) and its port."""
+
+    host: str
+    port: int
+
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+BACKEND = "$backend"  # the nginx variables holding each upstream's address (resolved again every 2 s)
+WEB = "$web"
+
+
+@dataclass(frozen=True)
 class NginxFiles:
     """Where the config expects its files; the container layout by default, overridable for `nginx -t`."""
 
@@ -91,8 +117,13 @@ def _d(directive: str, *args: str | int, block: list[dict[str, Any]] | None = No
     return node
 
 
-def _headers(extra: Sequence[tuple[str, str]] = ()) -> list[dict[str, Any]]:
-    return [_d("add_header", name, value, "always") for name, value in (*SECURITY_HEADERS, *extra)]
+def _security_headers(csp_from_upstream: bool) -> tuple[tuple[str, str], ...]:
+    return tuple(item for item in SECURITY_HEADERS if not (csp_from_upstream and item[0] == CSP_HEADER))
+
+
+def _headers(extra: Sequence[tuple[str, str]] = (), csp_from_upstream: bool = False) -> list[dict[str, Any]]:
+    headers = (*_security_headers(csp_from_upstream), *extra)
+    return [_d("add_header", name, value, "always") for name, value in headers]
 
 
 def _tls_directives(profile: TlsProfile, files: NginxFiles) -> list[dict[str, Any]]:
@@ -117,15 +148,20 @@ def _proxied_location(
     limit: tuple[str, int] | None,
     extra_headers: Sequence[tuple[str, str]],
     extra: Sequence[dict[str, Any]] = (),
+    *,
+    upstream: str = BACKEND,
+    csp_from_upstream: bool = False,
 ) -> dict[str, Any]:
     body: list[dict[str, Any]] = list(extra)
     if limit is not None:
         zone, burst = limit
         body.append(_d("limit_req", f"zone={zone}", f"burst={burst}", "nodelay"))
-    # nginx is authoritative for these headers: the service sets the same ones (needed when reached directly);
-    # and without hiding them every proxied answer would carry each header twice.
-    hidden = [_d("proxy_hide_header", name) for name, _ in (*SECURITY_HEADERS, *extra_headers)]
-    body += [_d("proxy_pass", "http://$backend"), *hidden, *_headers(extra_headers)]
+    # nginx is authoritative for these headers: the services set the same ones (needed when reached
+    # directly), and without hiding them every proxied answer would carry each header twice. Only a CSP that
+    # the upstream makes per response (the frontend's nonce) is passed through, neither hidden nor added.
+    added = (*_security_headers(csp_from_upstream), *extra_headers)
+    hidden = [_d("proxy_hide_header", name) for name, _ in added]
+    body += [_d("proxy_pass", f"http://{upstream}"), *hidden, *_headers(extra_headers, csp_from_upstream)]
     args = (modifier, path) if modifier else (path,)
     return _d("location", *args, block=body)
 
@@ -156,12 +192,14 @@ def _redirect_target(https_port: int) -> str:
 def render_nginx_config(
     proxy: ProxyConfig,
     profile: TlsProfile,
-    upstream_host: str,
-    backend_port: int,
+    *,
+    backend: Upstream,
+    web: Upstream,
     files: NginxFiles | None = None,
     deck_max_mb: int = 50,
 ) -> str:
-    """nginx.conf for the proxy: TLS edge, security headers, rate limits, backends by their service name."""
+    """nginx.conf for the proxy: TLS edge, security headers, rate limits; the API to the backends, every other
+    path to the web frontend, each by its service name."""
     files = files or NginxFiles()
     run = files.runtime_dir
     request_id_map = _d(
@@ -177,13 +215,14 @@ def render_nginx_config(
             _d("server_name", *proxy.server_names),
             *_tls_directives(profile, files),
             *_headers(),
-            # The backend service's name, resolved by Swarm's DNS to the tasks that are healthy now (the
-            # services are DNS round robin: see infra/swarm.py). A variable makes nginx resolve it again every
-            # `valid` seconds instead of once at start, and a refused connection goes to the next address.
-            # No upstream keepalive: a pooled connection would stay pinned to a task being stopped.
+            # The backend and web services' names, resolved by Swarm's DNS to the tasks that are healthy now
+            # (the services are DNS round robin: see infra/swarm.py). A variable makes nginx resolve it again
+            # every `valid` seconds instead of once at start, and a refused connection goes to the next
+            # address. No upstream keepalive: a pooled connection would stay pinned to a task being stopped.
             _d("resolver", SWARM_DNS, "valid=2s", "ipv6=off"),
             _d("resolver_timeout", "2s"),
-            _d("set", "$backend", f"{upstream_host}:{backend_port}"),
+            _d("set", BACKEND, backend.address()),
+            _d("set", WEB, web.address()),
             _d("proxy_http_version", "1.1"),
             _d("proxy_set_header", "Connection", ""),
             _d("proxy_set_header", "Host", "$host"),
@@ -215,7 +254,10 @@ def render_nginx_config(
             ),
             _proxied_location("~", SLIDE_IMAGE_PATH, ("api", API_BURST), SLIDE_IMAGE_HEADERS),
             _proxied_location(None, API_PREFIX, ("api", API_BURST), API_HEADERS),
-            _proxied_location(None, "/", None, ()),
+            _proxied_location("~", BACKEND_ROOT_PATHS, None, ()),
+            _d("location", WEB_IMAGE_OPTIMIZER, block=[*_headers(), _d("return", 404)]),
+            _proxied_location(None, WEB_STATIC_PREFIX, None, WEB_STATIC_HEADERS, upstream=WEB),
+            _proxied_location(None, "/", None, PAGE_HEADERS, upstream=WEB, csp_from_upstream=True),
         ],
     )
     redirect_server = _d(

@@ -3,6 +3,7 @@
 URL = "url"
 CA_CERTIFICATE = "caCertificate"
 SERVICE_IMAGE = "serviceImage"  # the immutable image ID prod promotes from dev
+WEB_IMAGE = "webImage"  # likewise, the web frontend's
 DATABASE_IMAGE = "databaseImage"
 CACHE_IMAGE = "cacheImage"
 PROXY_IMAGE = "proxyImage"
@@ -13,12 +14,14 @@ DATA_NETWORK = "dataNetwork"
 BACKUP_VOLUME = "backupVolume"
 BACKUP_SERVICE = "backupService"
 BACKEND_SERVICE = "backendService"
+WEB_SERVICE = "webService"
 ADMIN_PASSWORD = "adminPassword"  # noqa: S105 - an output name; secret; only when backend.bootstrapAdminEmail is set
 
 ALL = (
     URL,
     CA_CERTIFICATE,
     SERVICE_IMAGE,
+    WEB_IMAGE,
     DATABASE_IMAGE,
     CACHE_IMAGE,
     PROXY_IMAGE,
@@ -29,4 +32,5 @@ ALL = (
     BACKUP_VOLUME,
     BACKUP_SERVICE,
     BACKEND_SERVICE,
+    WEB_SERVICE,
 )

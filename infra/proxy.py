@@ -1,4 +1,5 @@
-"""Proxy: nginx, the only service that publishes ports, its config rendered from the stack config."""
+"""Proxy: nginx, the only service that publishes ports, its config rendered from the stack config; the API
+to the backends, every other path to the web frontend."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from infra.backend import Backend
 from infra.config import ProxyConfig, TlsConfig
 from infra.naming import Naming
 from infra.networks import Networks
-from infra.nginx import HTTP_PORT, HTTPS_PORT, NginxFiles, render_nginx_config
+from infra.nginx import HTTP_PORT, HTTPS_PORT, NginxFiles, Upstream, render_nginx_config
 from infra.swarm import (
     FILES_DIR,
     INGRESS_NODE_CONSTRAINT,
@@ -27,6 +28,7 @@ from infra.swarm import (
     swarm_config,
     swarm_secret,
 )
+from infra.web import Web
 
 TYPE = "pap:platform:Proxy"
 UID = 10030
@@ -96,15 +98,21 @@ class Proxy(pulumi.ComponentResource):
         certificate_pem: pulumi.Input[str],
         private_key_pem: pulumi.Output[str],
         backend: Backend,
+        web: Web,
         networks: Networks,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(TYPE, name, None, opts)
         check_ingress_binding(str(proxy.bind_address), gateway_bridge_options(naming.stack), naming.stack)
-        # One upstream name, the backend service's: Swarm's DNS answers with the healthy tasks, so a rolled or
-        # rescheduled backend never needs a proxy restart.
+        # Upstreams by service name: Swarm's DNS answers with the healthy tasks, so a rolled or rescheduled
+        # backend or frontend never needs a proxy restart.
         nginx_conf = render_nginx_config(
-            proxy, tls_config.profile, BACKEND_ALIAS, BACKEND_PORT, CONTAINER_FILES, backend.deck_max_mb
+            proxy,
+            tls_config.profile,
+            backend=Upstream(BACKEND_ALIAS, BACKEND_PORT),
+            web=Upstream(web.host, web.port),
+            files=CONTAINER_FILES,
+            deck_max_mb=backend.deck_max_mb,
         )
         self.service = hardened_service(
             naming,
@@ -137,7 +145,7 @@ class Proxy(pulumi.ComponentResource):
                 stop_grace_period="10s",  # SIGQUIT: nginx finishes open requests
             ),
             parent=self,
-            depends_on=[backend.service],
+            depends_on=[backend.service, web.service],
         )
         self.url = public_url(proxy)
         self.register_outputs({"service": self.service.name, "url": self.url})

@@ -12,6 +12,10 @@
 # the server from there); everything else goes to stderr.
 set -euo pipefail
 cd "$(dirname "$0")/../app/web"
+# One build at a time (make test, make e2e and make run may start together): the others wait, then find it
+# up to date.
+exec 9>.build.lock
+flock 9
 print_root=false
 case "${1:-}" in
   --print-root) print_root=true ;;
@@ -75,6 +79,9 @@ assemble() {
   rm -rf "$work/.next/static" "$work/public"
   cp -a .next/static "$work/.next/static"
   if [ -d public ]; then cp -a public "$work/public"; fi
+  # sharp (libvips, native code) serves only Next's image optimizer, /_next/image: the app's images are
+  # unoptimized and the proxy refuses that path, so the image does not carry it.
+  rm -rf "$work/node_modules/sharp" "$work/node_modules/@img"
   echo "$source_digest" > "$work/.stamp"
   rm -rf .image
   mv "$work" .image

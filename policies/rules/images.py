@@ -23,8 +23,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 _VARIABLE = re.compile(
     r"\$\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)"
 )
-DEFAULT_SERVICE_ROLES = ["backend", "migrate"]
-DEFAULT_SERVICE_CONTEXTS = ["app"]
+# The application images (service and web frontend), which a promoted stack runs as another stage built them.
+DEFAULT_SERVICE_ROLES = ["backend", "migrate", "web"]
+DEFAULT_SERVICE_CONTEXTS = ["app", "web"]
 
 
 @dataclass
@@ -252,10 +253,9 @@ def service_image_promoted(args: StackValidationArgs, report: Report) -> None:
             offending.update(urn for urn in service.dependencies if urn in built)
     for urn in sorted(offending):
         report(
-            f"image '{built[urn].name}' builds the service image inside this stack, where only a promoted "
-            "image "
-            "may run. Fix: build and test it in an earlier stage, then reference that image by digest "
-            "(RemoteImage name@sha256:... without build).",
+            f"image '{built[urn].name}' builds an application image inside this stack, where only a "
+            "promoted image may run. Fix: build and test it in an earlier stage, then reference that image "
+            "by digest (RemoteImage name@sha256:... without build).",
             urn,
         )
 
@@ -301,9 +301,9 @@ POLICIES = [
     stack_policy(
         "service-image-promoted",
         service_image_promoted,
-        prohibits="Where builds are not allowed (prod), building the service image in the stack is "
-        "prohibited: "
-        "production runs the exact image that passed the earlier stages.",
+        prohibits="Where builds are not allowed (prod), building an application image (the service's or the "
+        "web frontend's) in the stack is prohibited: production runs the exact images that passed the "
+        "earlier stages.",
         reference="OWASP CI/CD Security Top 10 CICD-SEC-9 (artifact integrity)",
         config={
             "buildsAllowed": {"type": "boolean", "default": True},

@@ -230,3 +230,34 @@ def response_blocks(server: Directive) -> Iterator[Directive]:
     for directive in server.walk():
         if directive.name in ("location", "if"):
             yield directive
+
+
+def variable_value(block: Directive, variable: str) -> str | None:
+    """The value `set $name value;` gives a variable in `block`: its own `set`, else the nearest ancestor's
+    (a server-level `set` runs before every location's)."""
+    current: Directive | None = block
+    while current is not None:
+        for directive in reversed(current.children("set")):
+            if len(directive.args) >= 2 and directive.args[0] == variable:
+                return directive.args[1]
+        current = current.parent
+    return None
+
+
+def proxied_host(block: Directive) -> str | None:
+    """The host a block's own `proxy_pass` forwards to (variables resolved, scheme and port dropped), or None
+    when it proxies nothing or the host cannot be told from the config."""
+    passes = block.children("proxy_pass")
+    if not passes or not passes[-1].args:
+        return None
+    target = passes[-1].args[0].split("://", 1)[-1]
+    authority = target.split("/", 1)[0]
+    if authority.startswith("$"):
+        resolved = variable_value(block, authority)
+        if resolved is None:
+            return None
+        authority = resolved.split("://", 1)[-1].split("/", 1)[0]
+    host = authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
+    if not host or "$" in host:
+        return None  # still a variable (or empty): not knowable from the config
+    return host

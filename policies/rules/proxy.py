@@ -2,19 +2,24 @@
 
 The config is a docker.ServiceConfig the service mounts (taskSpec.containerSpec.configs), so these are stack
 rules: each one finds the services that mount an nginx.conf, parses it with what it includes, and reports on
-the ServiceConfig that holds the main file (where the fix goes).
+the ServiceConfig that holds the main file (where the fix goes), or on the service whose setting is at fault.
+A location that neither adds nor hides a Content-Security-Policy passes its upstream's through (a frontend
+that makes a nonce per response): its upstream is found by the host its proxy_pass names (a service's name
+or network alias), and that service's CSP template (`PAP_WEB_CSP`) is checked instead (csp.py).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pulumi_policy import Severity, StackValidationArgs
 
 from ._policy import Report, stack_policy
-from ._props import Resource, config_value, number, services
+from ._props import Resource, config_value, dicts, is_unknown, number, services, strings
+from .csp import TEMPLATE_ENV, UNSAFE_SOURCES, template_problems, unsafe_sources
 from .nginx_config import (
     Directive,
     NginxConfig,
@@ -25,6 +30,7 @@ from .nginx_config import (
     main_config_path,
     mounted_files,
     mounts_unknown,
+    proxied_host,
     response_blocks,
     service_configs,
 )
@@ -42,12 +48,47 @@ MOZILLA_INTERMEDIATE_CIPHERS = (
 DEFAULT_HSTS_MIN_AGE = 31536000  # one year; REFERENCE section 2 recommends 63072000
 DEFAULT_API_PREFIX = "/api/"
 PROXY_ROLE = "proxy"
-UNSAFE_CSP_SOURCES = ("'unsafe-inline'", "'unsafe-eval'")
+CSP = "content-security-policy"
 REDIRECT_CODES = ("301", "308")
 HeaderCheck = Callable[[str], bool]
 Settings = Mapping[str, Any] | None
-# A check of one parsed config: yields (where, problem and fix) pairs.
-ConfigCheck = Callable[[NginxConfig, Settings], Iterator[tuple[Directive, str]]]
+
+
+@dataclass(frozen=True)
+class Finding:
+    block: Directive  # where in the config
+    problem: str  # what is wrong, and the fix
+    subject: Resource | None = None  # the resource the fix goes to, when it is not the nginx config
+
+
+@dataclass(frozen=True)
+class Upstreams:
+    """The stack's services by every name nginx can reach them by: the service's name and its aliases."""
+
+    by_host: Mapping[str, list[Resource]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, declared: Iterable[Resource]) -> Upstreams:
+        by_host: dict[str, list[Resource]] = {}
+        for service in declared:
+            names = [service.get("name")]
+            names += [
+                alias
+                for network in dicts(service.at("taskSpec", "networksAdvanceds"))
+                for alias in strings(network.get("aliases"))
+            ]
+            for name in {name for name in names if isinstance(name, str)}:
+                by_host.setdefault(name, []).append(service)
+        return cls(by_host)
+
+    def serving(self, block: Directive) -> list[Resource]:
+        """The services a block's proxy_pass forwards to (none: it proxies nothing the stack declares)."""
+        host = proxied_host(block)
+        return list(self.by_host.get(host, [])) if host else []
+
+
+# A check of one parsed config, given the stack's services.
+ConfigCheck = Callable[[NginxConfig, Settings, Upstreams], Iterator[Finding]]
 
 
 def _hsts_ok(min_age: float) -> HeaderCheck:
@@ -94,58 +135,66 @@ def nginx_rule(check: ConfigCheck) -> Callable[[StackValidationArgs, Report], No
     def validate(args: StackValidationArgs, report: Report) -> None:
         configs = service_configs(args.resources)
         settings = args.get_config()
-        for service in services(args.resources):
+        declared = services(args.resources)
+        upstreams = Upstreams.of(declared)
+        for service in declared:
             config = load_nginx_config(service, configs)
             if not isinstance(config, NginxConfig):
                 continue
             source = config.source
             held = f" (service config '{source.name}')" if source is not None else ""
-            for block, problem in check(config, settings):
+            for finding in check(config, settings, upstreams):
+                subject = finding.subject or source or service
                 report(
-                    f"service '{service.name}' {config.path}{held}, {block.describe()}: {problem}",
-                    source.urn if source is not None else service.urn,
+                    f"service '{service.name}' {config.path}{held}, {finding.block.describe()}: "
+                    f"{finding.problem}",
+                    subject.urn,
                 )
 
     validate.__name__ = check.__name__
     return validate
 
 
-def check_tls_protocols(config: NginxConfig, settings: Settings) -> Iterator[tuple[Directive, str]]:
+def check_tls_protocols(config: NginxConfig, settings: Settings, upstreams: Upstreams) -> Iterator[Finding]:
     profile = str(config_value(settings, "profile", INTERMEDIATE))
     allowed = PROTOCOLS.get(profile, PROTOCOLS[INTERMEDIATE])
     fix = f"Fix: ssl_protocols {' '.join(allowed)};"
     for directive in (d for d in config.root.walk() if d.name == "ssl_protocols"):
         refused = [protocol for protocol in directive.args if protocol not in allowed]
         if refused:
-            yield directive, f"enables {', '.join(refused)} ({profile} profile). {fix}"
+            yield Finding(directive, f"enables {', '.join(refused)} ({profile} profile). {fix}")
     for server in _tls_servers(config):
         if not effective(server, "ssl_protocols"):
-            yield server, f"sets no ssl_protocols, so nginx 1.22 also offers TLSv1 and TLSv1.1. {fix}"
+            yield Finding(
+                server, f"sets no ssl_protocols, so nginx 1.22 also offers TLSv1 and TLSv1.1. {fix}"
+            )
 
 
-def check_tls_ciphers(config: NginxConfig, settings: Settings) -> Iterator[tuple[Directive, str]]:
+def check_tls_ciphers(config: NginxConfig, settings: Settings, upstreams: Upstreams) -> Iterator[Finding]:
     profile = str(config_value(settings, "profile", INTERMEDIATE))
     fix = f"Fix: ssl_ciphers {':'.join(MOZILLA_INTERMEDIATE_CIPHERS)};"
     for server in _tls_servers(config):
         ciphers = effective(server, "ssl_ciphers")
         protocols = {arg for directive in effective(server, "ssl_protocols") for arg in directive.args}
         if not ciphers and (profile == INTERMEDIATE or "TLSv1.2" in protocols):
-            yield server, f"leaves TLSv1.2 with OpenSSL's default ciphers. {fix}"
+            yield Finding(server, f"leaves TLSv1.2 with OpenSSL's default ciphers. {fix}")
         for directive in ciphers:
             names = [name for arg in directive.args for name in arg.split(":") if name]
             refused = [name for name in names if name not in MOZILLA_INTERMEDIATE_CIPHERS]
             if refused:
-                yield (
+                yield Finding(
                     directive,
                     f"allows ciphers outside Mozilla's intermediate list: {', '.join(refused)}. {fix}",
                 )
 
 
-def check_server_tokens_off(config: NginxConfig, settings: Settings) -> Iterator[tuple[Directive, str]]:
+def check_server_tokens_off(
+    config: NginxConfig, settings: Settings, upstreams: Upstreams
+) -> Iterator[Finding]:
     for server in config.servers():
         tokens = effective(server, "server_tokens")
         if not tokens or tokens[-1].args[:1] != ["off"]:
-            yield (
+            yield Finding(
                 server,
                 "announces the nginx version (server_tokens is not off). Fix: server_tokens off; in http.",
             )
@@ -157,15 +206,59 @@ def _header_values(block: Directive) -> dict[str, Directive]:
     }
 
 
+def csp_from_upstream(block: Directive, upstreams: Upstreams) -> list[Resource]:
+    """The services whose own CSP a block passes through: it proxies to them, adds no CSP of its own and
+    hides none (proxy_hide_header is inherited like add_header). Empty for every other block."""
+    if block.name != "location" or CSP in _header_values(block):
+        return []
+    hidden = {arg.lower() for directive in effective(block, "proxy_hide_header") for arg in directive.args}
+    return [] if CSP in hidden else upstreams.serving(block)
+
+
+def _template(service: Resource) -> str | None:
+    """The service's CSP template (PAP_WEB_CSP), or None when it declares none."""
+    value = service.spec("env", TEMPLATE_ENV)
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _declares_template(service: Resource) -> bool:
+    # Unknown during a preview (an env computed from another output) counts as declared: `pulumi up` checks
+    # again with the value known.
+    return (
+        is_unknown(service.spec("env"))
+        or is_unknown(service.spec("env", TEMPLATE_ENV))
+        or (_template(service) is not None)
+    )
+
+
+def _csp_problem(block: Directive, upstreams: Upstreams) -> str | None:
+    """Why a block without its own CSP is not covered by its upstream's, or None when it is."""
+    senders = csp_from_upstream(block, upstreams)
+    if not senders:
+        return f"{CSP} missing"
+    silent = [service.name for service in senders if not _declares_template(service)]
+    if not silent:
+        return None
+    return (
+        f"{CSP} missing: not added here, and the upstream service '{', '.join(silent)}' whose CSP it passes "
+        f"through declares no {TEMPLATE_ENV} (set {TEMPLATE_ENV} on that service, or add the header here)"
+    )
+
+
 def _block_problems(
-    block: Directive, required: dict[str, tuple[HeaderCheck, str]], api_prefix: str
+    block: Directive,
+    required: dict[str, tuple[HeaderCheck, str]],
+    api_prefix: str,
+    upstreams: Upstreams,
 ) -> list[str]:
     headers = _header_values(block)
     problems: list[str] = []
     for name, (check, expected) in required.items():
         directive = headers.get(name)
         if directive is None:
-            problems.append(f"{name} missing")
+            problem = _csp_problem(block, upstreams) if name == CSP else f"{name} missing"
+            if problem is not None:
+                problems.append(problem)
         elif len(directive.args) < 2 or not check(directive.args[1]):
             problems.append(f"{name} is not {expected}")
         elif directive.args[-1] != "always":
@@ -182,42 +275,57 @@ def _block_problems(
     return problems
 
 
-def check_security_headers(config: NginxConfig, settings: Settings) -> Iterator[tuple[Directive, str]]:
+def check_security_headers(
+    config: NginxConfig, settings: Settings, upstreams: Upstreams
+) -> Iterator[Finding]:
     required = required_headers(number(config_value(settings, "hstsMinAge", DEFAULT_HSTS_MIN_AGE)) or 0)
     api_prefix = str(config_value(settings, "apiPrefix", DEFAULT_API_PREFIX))
     for server in _tls_servers(config):
         for block in response_blocks(server):
-            problems = _block_problems(block, required, api_prefix)
+            problems = _block_problems(block, required, api_prefix, upstreams)
             if problems:
                 own = (
                     " (the block has add_header of its own, so it inherits none)"
                     if block.children("add_header")
                     else ""
                 )
-                yield (
+                yield Finding(
                     block,
-                    (
-                        f"{'; '.join(problems)}{own}. Fix: repeat every security header with 'always' in "
-                        "each block that has any add_header (or keep add_header only at server level)."
-                    ),
+                    f"{'; '.join(problems)}{own}. Fix: repeat every security header with 'always' in each "
+                    "block that has any add_header (or keep add_header only at server level).",
                 )
 
 
-def check_csp_strict(config: NginxConfig, settings: Settings) -> Iterator[tuple[Directive, str]]:
+def check_csp_strict(config: NginxConfig, settings: Settings, upstreams: Upstreams) -> Iterator[Finding]:
     for directive in config.root.walk():
-        if directive.name != "add_header" or len(directive.args) < 2:
+        if directive.name != "add_header" or len(directive.args) < 2 or directive.args[0].lower() != CSP:
             continue
-        if directive.args[0].lower() != "content-security-policy":
-            continue
-        unsafe = [source for source in UNSAFE_CSP_SOURCES if source in directive.args[1]]
+        unsafe = unsafe_sources(directive.args[1], UNSAFE_SOURCES)
         if unsafe:
-            yield (
+            yield Finding(
                 directive,
-                (
-                    f"allows {' and '.join(unsafe)} in its CSP, which re-opens XSS. Fix: remove them; move "
-                    "inline scripts and styles to files (or use nonces)."
-                ),
+                f"allows {' and '.join(unsafe)} in its CSP, which re-opens XSS. Fix: remove them; move "
+                "inline scripts and styles to files (or use nonces).",
             )
+    # The CSP a frontend makes per response: its template, once per service whose CSP reaches clients.
+    judged: set[str] = set()
+    for server in _tls_servers(config):
+        for block in response_blocks(server):
+            for service in csp_from_upstream(block, upstreams):
+                template = _template(service)
+                if service.urn in judged or template is None:
+                    continue  # none declared: nginx-security-headers reports the missing CSP
+                judged.add(service.urn)
+                problems = template_problems(template)
+                if problems:
+                    yield Finding(
+                        block,
+                        f"passes through the CSP of service '{service.name}', whose {TEMPLATE_ENV} "
+                        f"{'; '.join(problems)}. Fix: in taskSpec.containerSpec.env.{TEMPLATE_ENV}, no "
+                        "'unsafe-*' source, script-src with 'nonce-{nonce}', object-src 'none', base-uri "
+                        "'none' (or 'self'), frame-ancestors 'none'.",
+                        subject=service,
+                    )
 
 
 def _redirects_to_https(block: Directive) -> bool:
@@ -229,14 +337,18 @@ def _redirects_to_https(block: Directive) -> bool:
     )
 
 
-def check_http_redirect_only(config: NginxConfig, settings: Settings) -> Iterator[tuple[Directive, str]]:
+def check_http_redirect_only(
+    config: NginxConfig, settings: Settings, upstreams: Upstreams
+) -> Iterator[Finding]:
     for server in config.servers():
         if listens_tls(server) or listens_loopback_only(server) or _redirects_to_https(server):
             continue
         locations = server.children("location")
         if locations and all(_redirects_to_https(location) for location in locations):
             continue
-        yield server, "serves plain HTTP instead of redirecting. Fix: return 308 https://$host$request_uri;"
+        yield Finding(
+            server, "serves plain HTTP instead of redirecting. Fix: return 308 https://$host$request_uri;"
+        )
 
 
 def nginx_config_present(args: StackValidationArgs, report: Report) -> None:
@@ -327,7 +439,9 @@ POLICIES = [
         "X-Content-Type-Options, X-Frame-Options, Referrer-Policy, Permissions-Policy, COOP, CORP, "
         "X-Permitted-Cross-Domain-Policies; Cache-Control no-store on API locations, or private for what the "
         "browser alone may keep) with 'always'. A "
-        "block with its own add_header inherits none from its parents, the trap this rule exists for.",
+        "block with its own add_header inherits none from its parents, the trap this rule exists for. A "
+        "location that passes its upstream's CSP through (a frontend's per-response nonce) is covered only "
+        "when that service declares its CSP template in PAP_WEB_CSP.",
         reference=_PROXY_REFERENCE_HEADERS,
         config={
             "hstsMinAge": {"type": "integer", "minimum": 0, "default": DEFAULT_HSTS_MIN_AGE},
@@ -338,7 +452,9 @@ POLICIES = [
         "nginx-csp-strict",
         nginx_csp_strict,
         prohibits="A Content-Security-Policy with 'unsafe-inline' or 'unsafe-eval' is prohibited: it "
-        "re-enables the script injection CSP exists to stop.",
+        "re-enables the script injection CSP exists to stop. A frontend's CSP that the proxy passes through "
+        "(its PAP_WEB_CSP template) must also bind scripts to the response (script-src 'nonce-{nonce}') and "
+        "set object-src 'none', base-uri 'none' or 'self', and frame-ancestors 'none'.",
         reference="OWASP Secure Headers Project (CSP); OWASP ASVS V14.4.3",
     ),
     stack_policy(

@@ -28,7 +28,7 @@ from .service_network import HOST_PUBLISH_MODE, published_ports
 ROLLBACK = "rollback"
 START_FIRST = "start-first"
 STOP_FIRST = "stop-first"  # Swarm's default order
-DEFAULT_STATELESS_ROLES = ["backend"]
+DEFAULT_STATELESS_ROLES = ["backend", "web"]
 DEFAULT_MIN_REPLICAS = 1
 NODE_LABEL_CONSTRAINT = re.compile(r"^\s*node\.labels\.[A-Za-z0-9_.-]+\s*==\s*\S+\s*$")
 _ROLES_CONFIG = {
@@ -163,7 +163,7 @@ POLICIES = [
     resource_policy(
         "stateless-service-start-first",
         stateless_service_start_first,
-        prohibits='Stateless services (backend) must update and roll back "start-first" with a '
+        prohibits='Stateless services (backend, web) must update and roll back "start-first" with a '
         "rollbackConfig: the new task is healthy before the old one stops, so a release costs no downtime.",
         reference="NIST SP 800-53 CM-3, CP-10; Docker Swarm rolling updates",
         severity=Severity.MEDIUM,

@@ -57,8 +57,10 @@ def _deep_merge(base: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any
 
 
 def prepare_build_inputs() -> None:
-    """The service image installs only from app/.wheelhouse (ARCHITECTURE.md, "Image contracts")."""
+    """The service image installs only from app/.wheelhouse, the web image copies the frontend built on the
+    host into app/web/.image (ARCHITECTURE.md, "Image contracts")."""
     subprocess.run([str(REPO_ROOT / "tools" / "wheelhouse.sh")], cwd=REPO_ROOT, check=True)
+    subprocess.run([str(REPO_ROOT / "tools" / "build-web.sh")], cwd=REPO_ROOT, check=True)
 
 
 def _run_main() -> None:

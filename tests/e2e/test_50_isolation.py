@@ -1,5 +1,6 @@
-"""Network isolation: the data tier is reachable only from the tier that needs it; /metrics stays internal;
-the edge answers on loopback and on no other address of this machine."""
+"""Network isolation: the data tier is reachable only from the tier that needs it, never from the proxy or the
+web frontend; the frontend publishes nothing and sits on the internal app network only; /metrics stays
+internal; the edge answers on loopback and on no other address of this machine."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def _speaks(role: str, answer: bytes) -> bool:
     return answer.startswith(PROBES[role][1])
 
 
-def _data_addresses(platform: Platform, role: str) -> list[str]:
+def _overlay_addresses(platform: Platform, role: str) -> list[str]:
     """The task container's addresses on its overlay networks."""
     networks = platform.stack.inspect(platform.stack.one(role))["NetworkSettings"]["Networks"]
     return [settings["IPAddress"] for settings in networks.values() if settings.get("IPAddress")]
@@ -64,8 +65,12 @@ def _host_connects(address: str, port: int) -> bool:
         return False
 
 
-@pytest.mark.parametrize("role", sorted(DATA_PORTS))
-def test_data_tier_not_published_on_the_host(platform: Platform, summary: Summary, role: str) -> None:
+UNPUBLISHED = (*sorted(DATA_PORTS), "web")  # every service but the proxy; these have a task to inspect
+EDGE_TIER = ("proxy", "web")  # what serves the outside: neither may reach the data tier
+
+
+@pytest.mark.parametrize("role", UNPUBLISHED)
+def test_data_tier_and_web_not_published_on_the_host(platform: Platform, summary: Summary, role: str) -> None:
     service = platform.stack.api.inspect_service(platform.stack.service(role)["ID"])
     declared = (service["Spec"].get("EndpointSpec") or {}).get("Ports") or []
     container = platform.stack.inspect(platform.stack.one(role))
@@ -81,7 +86,7 @@ def test_data_tier_not_published_on_the_host(platform: Platform, summary: Summar
         not declared and not published and bool(internal) and all(internal.values()),
         f"endpoint ports={declared or 'none'}, task ports={published or 'none'}, networks={internal}",
     )
-    routes = {address: _route(None, address) for address in _data_addresses(platform, role)}
+    routes = {address: _route(None, address) for address in _overlay_addresses(platform, role)}
     on_link = [address for address, route in routes.items() if _directly_attached(route)]
     verify(
         summary,
@@ -91,22 +96,25 @@ def test_data_tier_not_published_on_the_host(platform: Platform, summary: Summar
     )
 
 
+@pytest.mark.parametrize("sender", EDGE_TIER)
 @pytest.mark.parametrize("role", sorted(DATA_PORTS))
-def test_data_tier_unreachable_from_proxy(platform: Platform, summary: Summary, role: str) -> None:
-    proxy = platform.stack.one("proxy")
-    pid = platform.stack.inspect(proxy)["State"]["Pid"]
-    proxy_networks = set(platform.stack.inspect(proxy)["NetworkSettings"]["Networks"])
-    routes = {address: _route(pid, address) for address in _data_addresses(platform, role)}
+def test_data_tier_unreachable_from_proxy_and_web(
+    platform: Platform, summary: Summary, role: str, sender: str
+) -> None:
+    task = platform.stack.containers(sender)[0]
+    pid = platform.stack.inspect(task)["State"]["Pid"]
+    task_networks = set(platform.stack.inspect(task)["NetworkSettings"]["Networks"])
+    routes = {address: _route(pid, address) for address in _overlay_addresses(platform, role)}
     on_link = [address for address, route in routes.items() if _directly_attached(route)]
-    # The aliases must not even resolve from the proxy's networks.
+    # The aliases must not even resolve from the sender's networks.
     alias = ALIASES[role]
-    resolved = platform.stack.exec(proxy, ["getent", "hosts", alias])
+    resolved = platform.stack.exec(task, ["getent", "hosts", alias])
     data_network = f"pap-{platform.stack.stack}-data"
     verify(
         summary,
-        f"isolation: {role} unreachable from the proxy task",
-        bool(routes) and not on_link and resolved.exit_code != 0 and data_network not in proxy_networks,
-        f"proxy on {sorted(proxy_networks)}; routes from its namespace: "
+        f"isolation: {role} unreachable from the {sender} task",
+        bool(routes) and not on_link and resolved.exit_code != 0 and data_network not in task_networks,
+        f"{sender} on {sorted(task_networks)}; routes from its namespace: "
         + "; ".join(f"{address}: {route}" for address, route in routes.items())
         + f"; '{alias}' resolves: {resolved.exit_code == 0}",
     )

@@ -21,6 +21,16 @@ HEALTHCHECK = Path("docker") / "pap-healthcheck"
 _NOT_COPIED = shutil.ignore_patterns(
     "__pycache__", "*.py[cod]", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".wheelhouse.tmp.*", "var"
 )
+FRONTEND = (
+    "web"  # app/web: its own image (app/.dockerignore leaves it out of the service's), 400 MB of node_modules
+)
+
+
+def _not_copied(directory: str, names: list[str]) -> set[str]:
+    ignored = set(_NOT_COPIED(directory, names))
+    return ignored | ({FRONTEND} if Path(directory) == SOURCE else set())
+
+
 FAILING_HEALTHCHECK = '''#!/usr/bin/python3
 """e2e variant (tests/e2e/variants.py): a healthcheck that always fails, so Swarm must roll back."""
 
@@ -44,7 +54,7 @@ def _copy(name: str) -> Path:
         raise FileNotFoundError(f"{SOURCE / '.wheelhouse'} is missing: run tools/wheelhouse.sh first")
     target = VARIANTS_DIR / name
     shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(SOURCE, target, ignore=_NOT_COPIED, symlinks=True)
+    shutil.copytree(SOURCE, target, ignore=_not_copied, symlinks=True)
     return target
 
 

@@ -26,7 +26,8 @@ VOLUME = "docker:index/volume:Volume"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
-DEV_IMAGE = "sha256:" + "d" * 64  # the image ID the dev stack "exported" in the tests' stack-outputs file
+DEV_IMAGE = "sha256:" + "d" * 64  # the image IDs the dev stack "exported" in the tests' stack-outputs file
+DEV_WEB_IMAGE = "sha256:" + "b" * 64
 SECRETS_DIR = "/run/secrets"
 SECRET_FILE_MODE = 0o400
 CONFIG_FILE_MODE = 0o444
@@ -35,6 +36,7 @@ EXPECTED_UIDS = {
     "proxy": 10030,
     "backend": 10001,
     "migrate": 10001,
+    "web": 10050,
     "database": 10010,
     "cache": 10020,
     "backup": 10040,
@@ -43,10 +45,11 @@ MIB = 1024 * 1024
 NANO = 1_000_000_000
 
 
-def write_dev_outputs(directory: Path, image: str = DEV_IMAGE) -> Path:
+def write_dev_outputs(directory: Path, image: str = DEV_IMAGE, web_image: str = DEV_WEB_IMAGE) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "dev.json"
-    path.write_text(json.dumps({"outputs": {"serviceImage": image}, "secretOutputNames": []}))
+    outputs = {"serviceImage": image, "webImage": web_image}
+    path.write_text(json.dumps({"outputs": outputs, "secretOutputNames": []}))
     return path
 
 

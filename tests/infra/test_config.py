@@ -24,9 +24,10 @@ def test_stack_files_differ_where_the_issue_says() -> None:
     dev = validate_stack_config("dev", stack_config("dev"), frozenset())
     prod = validate_stack_config("prod", stack_config("prod"), frozenset())
     assert (dev.backend.replicas, prod.backend.replicas) == (1, 3)
+    assert (dev.web.replicas, prod.web.replicas) == (1, 2)
     assert (dev.backup.interval_hours, prod.backup.interval_hours) == (24, 6)
     assert str(dev.proxy.bind_address) == "127.0.0.1"
-    assert dev.builds_service_image and not prod.builds_service_image
+    assert dev.builds_app_images and not prod.builds_app_images
     # Side by side on one engine: no shared published port.
     assert {dev.proxy.https_port, dev.proxy.http_port}.isdisjoint(
         {prod.proxy.https_port, prod.proxy.http_port}
@@ -93,6 +94,32 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
         ["backup.intervalHours", "greater than or equal to 1"],
     ),
     ("pinned image", {"promotion": {"pinnedImage": "pap:latest"}}, ["promotion.pinnedImage", "sha256"]),
+    (
+        "pinned web image",
+        {"promotion": {"pinnedWebImage": "pap-web:1"}},
+        ["promotion.pinnedWebImage", "sha256"],
+    ),
+    ("web replicas", {"web": {"replicas": 11}}, ["web.replicas", "less than or equal to 10", "11"]),
+    ("no web replica", {"web": {"replicas": 0}}, ["web.replicas", "greater than or equal to 1", "0"]),
+    (
+        "typo under web",
+        {"web": {"replica": 2}},
+        [
+            "presentation-analytics:web.replica",
+            "unknown key",
+            "allowed keys here: limits, replicas, reservations",
+        ],
+    ),
+    ("web memory", {"web": {"limits": {"memoryMb": 16, "cpus": 0.5}}}, ["web.limits.memoryMb", "32", "16"]),
+    ("web cpus", {"web": {"limits": {"memoryMb": 256, "cpus": 0}}}, ["web.limits.cpus", "greater than 0"]),
+    (
+        "web reservation above its limit",
+        {"web": {"reservations": {"memoryMb": 512, "cpus": 0.1}}},
+        [
+            "presentation-analytics:web",
+            "reservations (512 MB, 0.1 CPUs) must not exceed limits (384 MB, 1 CPUs)",
+        ],
+    ),
     ("environment", {"backend": {"environment": "staging"}}, ["backend.environment", "'development'"]),
     (
         "reservation above the memory limit",
@@ -187,7 +214,7 @@ def test_unknown_top_level_key_lists_the_new_sections() -> None:
 
 def test_reservations_default_to_a_share_of_the_limits() -> None:
     config = validate_stack_config("prod", stack_config("prod"), frozenset())
-    for section in (config.backend, config.database, config.cache, config.proxy, config.backup):
+    for section in (config.backend, config.web, config.database, config.cache, config.proxy, config.backup):
         assert section.reservations is None
         assert 0 < section.reserved.memory_mb < section.limits.memory_mb
         assert 0 < section.reserved.cpus < section.limits.cpus

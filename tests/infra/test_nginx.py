@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 
 from infra import nginx
 from infra.config import ProxyConfig
-from infra.nginx import NginxFiles, TlsProfile, render_nginx_config
+from infra.nginx import NginxFiles, TlsProfile, Upstream, render_nginx_config
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 # REFERENCE.md section 2, written out here rather than imported, so the test checks the renderer's table.
@@ -34,11 +34,13 @@ REQUIRED_HEADERS = {
     "cross-origin-resource-policy",
     "x-permitted-cross-domain-policies",
 }
-UPSTREAM = "backend"  # the backend service's alias: its virtual IP on the app network
+BACKEND = Upstream("backend", 8000)  # the services' aliases on the app network
+WEB = Upstream("web", 3000)
+SECURITY_HEADERS_BUT_CSP = REQUIRED_HEADERS - {"content-security-policy"}
 
 
 def _render(profile: TlsProfile = "intermediate", files: NginxFiles | None = None, **proxy: Any) -> str:
-    return render_nginx_config(ProxyConfig(**proxy), profile, UPSTREAM, 8000, files)
+    return render_nginx_config(ProxyConfig(**proxy), profile, backend=BACKEND, web=WEB, files=files)
 
 
 def _parse(text: str, tmp_path: Path) -> list[dict[str, Any]]:
@@ -105,7 +107,8 @@ def test_real_nginx_accepts_the_config(profile: TlsProfile, tmp_path: Path) -> N
     cert, key = _certificate(tmp_path)
     # The container's paths swapped for this machine's; the upstream name must resolve here, so loopback.
     files = NginxFiles(certificate=str(cert), private_key=str(key), runtime_dir=str(tmp_path))
-    text = render_nginx_config(ProxyConfig(), profile, "127.0.0.1", 8000, files)
+    local = Upstream("127.0.0.1", 8000)
+    text = render_nginx_config(ProxyConfig(), profile, backend=local, web=local, files=files)
     config = tmp_path / "nginx.conf"
     config.write_text(text)
     result = subprocess.run(
@@ -119,16 +122,22 @@ def test_real_nginx_accepts_the_config(profile: TlsProfile, tmp_path: Path) -> N
 
 
 def test_every_block_that_emits_headers_emits_all_of_them_always(tmp_path: Path) -> None:
+    """...except the frontend's CSP, which only the frontend can make (a nonce per response): there the
+    location neither adds one nor hides the frontend's."""
     config = _parse(_render(), tmp_path)
     emitting = [b for b in _blocks(config, ("http", "server", "location")) if _direct(b, "add_header")]
-    assert len(emitting) >= 8  # the TLS server, /metrics, login, api, / and the JSON error pages
+    assert len(emitting) >= 12  # the TLS server, /metrics, the API's 4, backend roots, Next's 2, / and errors
+    frontend = _location(_server(config, "8443"), "/")
     for block in emitting:
         headers = _direct(block, "add_header")
         names = {args[0].lower() for args in headers}
-        assert names >= REQUIRED_HEADERS, (
-            f"{block['directive']} {block['args']}: missing {REQUIRED_HEADERS - names}"
-        )
+        expected = SECURITY_HEADERS_BUT_CSP if block is frontend else REQUIRED_HEADERS
+        assert names >= expected, f"{block['directive']} {block['args']}: missing {expected - names}"
         assert all(args[-1] == "always" for args in headers), f"{block['directive']} {block['args']}"
+    assert "content-security-policy" not in {args[0].lower() for args in _direct(frontend, "add_header")}
+    assert "content-security-policy" not in {
+        args[0].lower() for args in _direct(frontend, "proxy_hide_header")
+    }
     tls_server = _server(config, "8443")
     assert tls_server in emitting
 
@@ -138,11 +147,13 @@ def test_proxied_locations_hide_the_upstream_copy_of_every_header_they_add(tmp_p
     proxied = [
         block for block in _blocks(_parse(_render(), tmp_path), ("location",)) if _direct(block, "proxy_pass")
     ]
-    assert len(proxied) == 5  # login, deck upload, slide images, api, /
+    assert len(proxied) == 7  # login, deck upload, slide images, api, backend roots, Next's assets, /
     for block in proxied:
         added = {args[0].lower() for args in _direct(block, "add_header")}
         hidden = {args[0].lower() for args in _direct(block, "proxy_hide_header")}
         assert added <= hidden, f"location {block['args']}: not hidden {added - hidden}"
+        # What the location does not add, the upstream's answer carries once: the frontend's CSP only.
+        assert hidden == added, f"location {block['args']}: hides without adding {hidden - added}"
 
 
 def test_header_values(tmp_path: Path) -> None:
@@ -208,11 +219,13 @@ def test_backends_are_resolved_by_service_name_through_swarm_dns(tmp_path: Path)
     assert "keepalive " not in _render().replace("keepalive_timeout", "")
     server = _server(config, "8443")
     assert _direct(server, "resolver") == [["127.0.0.11", "valid=2s", "ipv6=off"]]
-    assert _direct(server, "set") == [["$backend", "backend:8000"]]
+    assert _direct(server, "set") == [["$backend", "backend:8000"], ["$web", "web:3000"]]
     assert _direct(server, "proxy_next_upstream")[0][:2] == ["error", "timeout"]
     assert int(_direct(server, "proxy_next_upstream_tries")[0][0]) >= 2
-    for path in (("/",), ("/api/v1/",), ("=", "/api/v1/auth/login")):
+    for path in (("/api/v1/",), ("=", "/api/v1/auth/login"), ("~", nginx.BACKEND_ROOT_PATHS)):
         assert _direct(_location(server, *path), "proxy_pass") == [["http://$backend"]]
+    for path in (("/",), ("/_next/static/",)):
+        assert _direct(_location(server, *path), "proxy_pass") == [["http://$web"]]
 
 
 def test_request_id_and_forwarding_headers(tmp_path: Path) -> None:
@@ -282,9 +295,14 @@ def test_rendering_is_pure() -> None:
     assert _render(server_names=("a.example",)) != _render(server_names=("b.example",))
 
 
-def test_upstream_host_and_port_are_the_arguments(tmp_path: Path) -> None:
-    text = render_nginx_config(ProxyConfig(), "intermediate", "api.internal", 9000)
-    assert _direct(_server(_parse(text, tmp_path), "8443"), "set") == [["$backend", "api.internal:9000"]]
+def test_upstream_hosts_and_ports_are_the_arguments(tmp_path: Path) -> None:
+    text = render_nginx_config(
+        ProxyConfig(), "intermediate", backend=Upstream("api.internal", 9000), web=Upstream("pages", 3100)
+    )
+    assert _direct(_server(_parse(text, tmp_path), "8443"), "set") == [
+        ["$backend", "api.internal:9000"],
+        ["$web", "pages:3100"],
+    ]
 
 
 def test_deck_routes_take_large_streamed_uploads_and_cache_slide_images_privately(tmp_path: Path) -> None:
@@ -302,3 +320,64 @@ def test_deck_routes_take_large_streamed_uploads_and_cache_slide_images_privatel
     assert re.match(nginx.SLIDE_IMAGE_PATH, f"{deck}/2/slides/17")
     for other in (f"{deck}/2/slides/17/x", f"{deck}s", "/api/v1/presentations/x/deck/../../users"):
         assert not re.match(nginx.DECK_UPLOAD_PATH, other) and not re.match(nginx.SLIDE_IMAGE_PATH, other)
+
+
+def _serving_location(server: dict[str, Any], path: str) -> dict[str, Any]:
+    """The location nginx picks for `path`: exact, then the longest prefix unless a regex matches (nginx's
+    order; no `^~` in this config)."""
+    locations = [
+        loc for loc in _blocks(server.get("block", []), ("location",)) if not loc["args"][0].startswith("@")
+    ]
+    for location in locations:
+        if location["args"][0] == "=" and location["args"][1] == path:
+            return location
+    prefixes = [loc for loc in locations if len(loc["args"]) == 1 and path.startswith(loc["args"][0])]
+    for location in locations:
+        if location["args"][0] == "~" and re.search(location["args"][1], path):
+            return location
+    return max(prefixes, key=lambda loc: len(loc["args"][0]))
+
+
+@pytest.mark.parametrize(
+    ("path", "upstream"),
+    [
+        ("/", "$web"),
+        ("/decks", "$web"),
+        ("/decks/4b0c7c57/analytics", "$web"),
+        ("/signin", "$web"),
+        ("/healthz", "$web"),  # the frontend's own (its container healthcheck); not the backends'
+        ("/icon.svg", "$web"),
+        ("/_next/static/chunks/main-app-948c3bcf443a0739.js", "$web"),
+        ("/api/v1/users/me", "$backend"),
+        ("/api/v1/auth/login", "$backend"),
+        ("/api/v1/presentations/4b0c7c57-2a5f/deck", "$backend"),
+        ("/api/v1/presentations/4b0c7c57-2a5f/deck/2/slides/3", "$backend"),
+        ("/health", "$backend"),
+        ("/health/live", "$backend"),
+        ("/docs", "$backend"),
+        ("/docs/assets/swagger-ui.css", "$backend"),
+        ("/openapi.json", "$backend"),
+    ],
+)
+def test_the_api_goes_to_the_backends_and_every_other_path_to_the_frontend(
+    path: str, upstream: str, tmp_path: Path
+) -> None:
+    location = _serving_location(_server(_parse(_render(), tmp_path), "8443"), path)
+    assert _direct(location, "proxy_pass") == [[f"http://{upstream}"]], (path, location["args"])
+
+
+def test_next_static_assets_are_cached_for_good_and_pages_never(tmp_path: Path) -> None:
+    server = _server(_parse(_render(), tmp_path), "8443")
+    static = _direct(_location(server, "/_next/static/"), "add_header")
+    assert ["Cache-Control", "public, max-age=31536000, immutable", "always"] in static
+    assert ["Content-Security-Policy", nginx.SECURITY_HEADERS[1][1], "always"] in static
+    pages = _direct(_location(server, "/"), "add_header")
+    assert ["Cache-Control", "no-store", "always"] in pages  # a stored page would reuse its nonce
+
+
+def test_the_unused_image_optimizer_is_refused(tmp_path: Path) -> None:
+    server = _server(_parse(_render(), tmp_path), "8443")
+    optimizer = _serving_location(server, "/_next/image")
+    assert _direct(optimizer, "return") == [["404"]] and not _direct(optimizer, "proxy_pass")
+    assert _serving_location(server, "/_next/imagefoo") is optimizer  # Next answers any path under it
+    assert {args[0].lower() for args in _direct(optimizer, "add_header")} >= REQUIRED_HEADERS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -147,8 +148,10 @@ def test_recorded_dev_fixture_has_the_programs_output_names(dev: plan.PlanRun) -
     recorded = json.loads((REPO / "infra" / "fixtures" / "stack-outputs" / "dev.json").read_text())
     names = set(recorded["outputs"])
     assert names <= set(dev.outputs)
-    assert {outputs.SERVICE_IMAGE, outputs.BACKUP_SERVICE, outputs.BACKEND_SERVICE} <= names
-    for name in names - {outputs.SERVICE_IMAGE}:  # the image ID differs per build
+    images = {outputs.SERVICE_IMAGE, outputs.WEB_IMAGE}  # what prod promotes
+    assert {*images, outputs.BACKUP_SERVICE, outputs.BACKEND_SERVICE, outputs.WEB_SERVICE} <= names
+    for name in names - images:  # the image IDs differ per build
         assert recorded["outputs"][name] == dev.outputs[name], name
-    assert recorded["outputs"][outputs.SERVICE_IMAGE].startswith("sha256:")
+    for name in images:
+        assert re.fullmatch(r"sha256:[0-9a-f]{64}", recorded["outputs"][name]), name
     assert recorded["secretOutputNames"] == []

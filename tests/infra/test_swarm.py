@@ -176,10 +176,13 @@ def test_stop_grace_periods(plan: PlanRun) -> None:
 # ---------------------------------------------------------------- rollout
 
 
+STATELESS = ("backend", "web")
+
+
 def _order(role: str) -> str:
-    # A new backend task is healthy before an old one stops; the others cannot run two tasks at once
+    # A new backend or web task is healthy before an old one stops; the others cannot run two tasks at once
     # (a host-mode port, one writer per volume, one migration).
-    return "start-first" if role == "backend" else "stop-first"
+    return "start-first" if role in STATELESS else "stop-first"
 
 
 def test_updates_roll_one_task_at_a_time_and_roll_back_on_failure(plan: PlanRun) -> None:
@@ -222,13 +225,15 @@ def test_the_provider_waits_for_every_service_to_converge(plan: PlanRun) -> None
 # ---------------------------------------------------------------- replicas and placement
 
 
-def test_backend_replicas_come_from_the_stack_config(dev: PlanRun, prod: PlanRun) -> None:
+def test_backend_and_web_replicas_come_from_the_stack_config(dev: PlanRun, prod: PlanRun) -> None:
     for plan in (dev, prod):
-        expected = validated(plan.stack).backend.replicas
+        config = validated(plan.stack)
+        expected = {"backend": config.backend.replicas, "web": config.web.replicas}
         for service in services(plan):
             replicas = inputs(service)["mode"]["replicated"]["replicas"]
-            assert replicas == (expected if role_of(service) == "backend" else 1), service.name
+            assert replicas == expected.get(role_of(service), 1), service.name
     assert inputs(the_service(prod, "backend"))["mode"]["replicated"]["replicas"] == 3
+    assert inputs(the_service(prod, "web"))["mode"]["replicated"]["replicas"] == 2
 
 
 def test_configured_replicas_reach_the_backend(stack_outputs_dir: Path) -> None:
@@ -250,8 +255,8 @@ def test_proxy_is_pinned_to_the_ingress_node(plan: PlanRun) -> None:
     assert _constraints(plan, "proxy") == [INGRESS_NODE]
 
 
-def test_backend_and_migration_spread_over_the_nodes(plan: PlanRun) -> None:
-    for role in ("backend", "migrate"):
+def test_backend_migration_and_web_spread_over_the_nodes(plan: PlanRun) -> None:
+    for role in ("backend", "migrate", "web"):
         assert _constraints(plan, role) == [], role
 
 
@@ -320,6 +325,12 @@ def test_backend_joins_the_app_network_as_one_alias_and_the_data_network(plan: P
     }
 
 
+def test_web_joins_only_the_app_network_as_one_alias(plan: PlanRun) -> None:
+    # The proxy is its only client; it reaches no database, cache or backup, and the edge does not reach it.
+    assert networks(the_service(plan, "web")) == {f"pap-{plan.stack}-app": ["web"]}
+    assert not inputs(the_service(plan, "web"))["endpointSpec"].get("ports")
+
+
 def test_migration_reaches_only_the_database(plan: PlanRun) -> None:
     assert networks(the_service(plan, "migrate")) == {f"pap-{plan.stack}-data": []}
 
@@ -371,28 +382,28 @@ def test_names_and_labels_carry_project_and_stack(plan: PlanRun) -> None:
 @pytest.mark.parametrize(
     ("stack", "counts"),
     [
-        # 6 services; 6 passwords (the admin's too) + redis.conf + pgpass + TLS key; db data + backups;
-        # nginx.conf + certificate; 9 components.
+        # 7 services; 6 passwords (the admin's too) + redis.conf + pgpass + TLS key; db data + backups;
+        # nginx.conf + certificate; 10 components.
         (
             "dev",
             {
-                SERVICE: 6,
+                SERVICE: 7,
                 SECRET: 9,
                 SERVICE_CONFIG: 2,
                 VOLUME: 2,
                 NETWORK: 3,
                 RANDOM_PASSWORD: 6,
-                REMOTE_IMAGE: 5,
+                REMOTE_IMAGE: 6,
                 STACK_REFERENCE: 0,
-                "total": 47,
+                "total": 50,
             },
         ),
-        # No admin password; Redis AOF adds a data volume; no service image but a StackReference and the
-        # Promotion component.
+        # No admin password; Redis AOF adds a data volume; no service or web image but a StackReference
+        # and the Promotion component.
         (
             "prod",
             {
-                SERVICE: 6,
+                SERVICE: 7,
                 SECRET: 8,
                 SERVICE_CONFIG: 2,
                 VOLUME: 3,
@@ -400,7 +411,7 @@ def test_names_and_labels_carry_project_and_stack(plan: PlanRun) -> None:
                 RANDOM_PASSWORD: 5,
                 REMOTE_IMAGE: 4,
                 STACK_REFERENCE: 1,
-                "total": 47,
+                "total": 49,
             },
         ),
     ],
@@ -420,4 +431,5 @@ def test_each_tier_is_up_before_the_next_rolls(plan: PlanRun) -> None:
     # The provider waits for convergence, so a new image is migrated before any new backend task starts.
     assert {database.urn, cache.urn, migrate.urn} <= set(backend.dependencies)
     assert backend.urn in the_service(plan, "proxy").dependencies
+    assert the_service(plan, "web").urn in the_service(plan, "proxy").dependencies
     assert database.urn in the_service(plan, "backup").dependencies

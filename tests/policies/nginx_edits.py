@@ -18,6 +18,33 @@ def drop_header_in_api_location(payload: list[dict[str, Any]]) -> None:
     ]
 
 
+def _frontend_location(payload: list[dict[str, Any]]) -> dict[str, Any]:
+    (location,) = [
+        block
+        for block in blocks(payload, "location", "/")
+        if any(
+            node["directive"] == "proxy_pass" and node["args"] == ["http://$web"] for node in block["block"]
+        )
+    ]
+    return location
+
+
+def drop_header_in_frontend_location(payload: list[dict[str, Any]]) -> None:
+    location = _frontend_location(payload)
+    location["block"] = [
+        node
+        for node in location["block"]
+        if not (node["directive"] == "add_header" and node["args"][0] == SECURITY_HEADER_DROPPED)
+    ]
+
+
+def hide_csp_in_frontend_location(payload: list[dict[str, Any]]) -> None:
+    """The frontend's own CSP (its nonce) hidden, and none added in its place."""
+    _frontend_location(payload)["block"].append(
+        {"directive": "proxy_hide_header", "args": ["Content-Security-Policy"]}
+    )
+
+
 def drop_always_in_server(payload: list[dict[str, Any]]) -> None:
     server = next(
         block for block in servers(payload) if any(d["args"][1:2] == ["ssl"] for d in listens(block))

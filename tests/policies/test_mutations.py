@@ -19,10 +19,13 @@ from tests.policies.nginx_edits import (
     csp_unsafe_inline,
     drop_always_in_server,
     drop_header_in_api_location,
+    drop_header_in_frontend_location,
+    hide_csp_in_frontend_location,
     plain_http_served,
     set_directive,
 )
 from tests.policies.support import (
+    InputsEdit,
     PlanEdit,
     add_resource,
     append_input,
@@ -41,6 +44,7 @@ from tests.policies.support import (
 )
 
 BACKEND = "pap-dev-backend"
+WEB = "pap-dev-web"
 DATABASE = "pap-dev-db"
 CACHE = "pap-dev-cache"
 BACKUP = "pap-dev-backup"
@@ -77,12 +81,38 @@ class Mutation:
     fires: frozenset[str]
     setting: str = "dev"  # a key of SETTINGS
     why_several: str = ""  # required when `fires` has more than one policy
+    service_edit: InputsEdit | None = None  # a backend case: the edit, to make of any other service too
 
 
 def case(
     case_id: str, fires: str | set[str], *edits: PlanEdit, setting: str = "dev", why: str = ""
 ) -> Mutation:
     return Mutation(case_id, edits, frozenset({fires} if isinstance(fires, str) else fires), setting, why)
+
+
+def backend_case(case_id: str, fires: str, edit: InputsEdit) -> Mutation:
+    """A bad variant of the backend service that is a bad variant of any application service."""
+    return Mutation(case_id, (on(BACKEND, edit),), frozenset({fires}), service_edit=edit)
+
+
+OFF_THE_APP_NETWORK = (
+    "the frontend off the app network is no upstream of nginx's `location /` any more, so no service's CSP "
+    "covers that location"
+)
+# What the same mistake also trips on the web service, and why.
+ALSO_ON_WEB = {
+    "no-networks": ("nginx-security-headers", OFF_THE_APP_NETWORK),
+    "default-bridge": ("nginx-security-headers", OFF_THE_APP_NETWORK),
+}
+
+
+def on_web(mutation: Mutation) -> Mutation:
+    """The same mistake made on the web frontend's service: the service rules must apply to it too."""
+    assert mutation.service_edit is not None
+    also, why = ALSO_ON_WEB.get(mutation.id, (None, ""))
+    fires = mutation.fires | {also} if also else mutation.fires
+    edits = (on(WEB, mutation.service_edit),)
+    return Mutation(f"web-{mutation.id}", edits, fires, why_several=why, service_edit=mutation.service_edit)
 
 
 def _host_port(target: int, published: int) -> dict[str, Any]:
@@ -155,14 +185,24 @@ def _broken_nginx_conf(inputs: dict[str, Any]) -> None:
     inputs["data"] = encode(decode(inputs["data"]) + "\nhttp {\n")
 
 
-def _service_image_built_in_prod(dev_plan: dict[str, Any]) -> PlanEdit:
-    """Copy dev's service build into prod and make the prod backend depend on it."""
-    built = dict(resource(dev_plan, "images-service"))
+def _web_csp(edit: Any) -> InputsEdit:
+    """The web service's PAP_WEB_CSP template rewritten by `edit`."""
+
+    def apply(inputs: dict[str, Any]) -> None:
+        env = inputs["taskSpec"]["containerSpec"]["env"]
+        env["PAP_WEB_CSP"] = edit(env["PAP_WEB_CSP"])
+
+    return apply
+
+
+def _app_image_built_in_prod(dev_plan: dict[str, Any], image: str, role_service: str) -> PlanEdit:
+    """Copy one of dev's application image builds into prod and make a prod service depend on it."""
+    built = dict(resource(dev_plan, image))
     built["urn"] = built["urn"].replace("urn:pulumi:dev::", "urn:pulumi:prod::")
 
     def apply(plan: dict[str, Any]) -> None:
         add_resource(built)(plan)
-        resource(plan, "pap-prod-backend")["dependencies"].append(built["urn"])
+        resource(plan, role_service)["dependencies"].append(built["urn"])
 
     return apply
 
@@ -170,65 +210,51 @@ def _service_image_built_in_prod(dev_plan: dict[str, Any]) -> PlanEdit:
 ROOT_CANNOT_READ = (
     "a root task cannot read secrets owned by the service UID either: capDrops ALL removed DAC_OVERRIDE"
 )
-MUTATIONS = [
+BASE_MUTATIONS = [
     # service_runtime
-    case("user-removed", "service-non-root", on(BACKEND, drop_input(spec("user")))),
+    backend_case("user-removed", "service-non-root", drop_input(spec("user"))),
     case(
         "user-root",
         {"service-non-root", "secret-files-owner-only"},
         on(BACKEND, set_input(spec("user"), "0:0")),
         why=ROOT_CANNOT_READ,
     ),
-    case("user-by-name", "service-non-root", on(BACKEND, set_input(spec("user"), "app:0"))),
-    case("caps-not-dropped", "service-capabilities-dropped", on(BACKEND, set_input(spec("capDrops"), []))),
-    case(
-        "cap-sys-admin",
-        "service-capabilities-dropped",
-        on(BACKEND, set_input(spec("capAdds"), ["SYS_ADMIN"])),
-    ),
-    case("writable-rootfs", "service-read-only-rootfs", on(BACKEND, set_input(spec("readOnly"), False))),
-    case("no-memory-limit", "service-memory-limited", on(BACKEND, drop_input(f"{LIMITS}.memoryBytes"))),
-    case(
-        "no-memory-reservation",
-        "service-memory-limited",
-        on(BACKEND, drop_input(f"{RESERVATION}.memoryBytes")),
-    ),
-    case("no-cpu-limit", "service-cpu-limited", on(BACKEND, drop_input(f"{LIMITS}.nanoCpus"))),
-    case(
+    backend_case("user-by-name", "service-non-root", set_input(spec("user"), "app:0")),
+    backend_case("caps-not-dropped", "service-capabilities-dropped", set_input(spec("capDrops"), [])),
+    backend_case("cap-sys-admin", "service-capabilities-dropped", set_input(spec("capAdds"), ["SYS_ADMIN"])),
+    backend_case("writable-rootfs", "service-read-only-rootfs", set_input(spec("readOnly"), False)),
+    backend_case("no-memory-limit", "service-memory-limited", drop_input(f"{LIMITS}.memoryBytes")),
+    backend_case("no-memory-reservation", "service-memory-limited", drop_input(f"{RESERVATION}.memoryBytes")),
+    backend_case("no-cpu-limit", "service-cpu-limited", drop_input(f"{LIMITS}.nanoCpus")),
+    backend_case(
         "cpu-reservation-above-limit",
         "service-cpu-limited",
-        on(BACKEND, set_input(f"{RESERVATION}.nanoCpus", 4_000_000_000)),
+        set_input(f"{RESERVATION}.nanoCpus", 4_000_000_000),
     ),
-    case(
+    backend_case(
         "reserves-gpu",
         "service-no-devices",
-        on(BACKEND, set_input(f"{RESERVATION}.genericResources", {"discreteResourcesSpecs": ["GPU=1"]})),
+        set_input(f"{RESERVATION}.genericResources", {"discreteResourcesSpecs": ["GPU=1"]}),
     ),
-    case("no-healthcheck", "service-healthcheck", on(BACKEND, drop_input(spec("healthcheck")))),
-    case(
-        "healthcheck-none", "service-healthcheck", on(BACKEND, set_input(spec("healthcheck.tests"), ["NONE"]))
+    backend_case("no-healthcheck", "service-healthcheck", drop_input(spec("healthcheck"))),
+    backend_case("healthcheck-none", "service-healthcheck", set_input(spec("healthcheck.tests"), ["NONE"])),
+    backend_case(
+        "restart-any", "service-restart-policy", set_input("taskSpec.restartPolicy.condition", "any")
     ),
-    case(
-        "restart-any",
-        "service-restart-policy",
-        on(BACKEND, set_input("taskSpec.restartPolicy.condition", "any")),
+    backend_case(
+        "restart-unbounded", "service-restart-policy", set_input("taskSpec.restartPolicy.maxAttempts", 0)
     ),
-    case(
-        "restart-unbounded",
-        "service-restart-policy",
-        on(BACKEND, set_input("taskSpec.restartPolicy.maxAttempts", 0)),
-    ),
-    case(
+    backend_case(
         "selinux-disabled",
         "service-selinux-not-disabled",
-        on(BACKEND, set_input(spec("privileges"), {"seLinuxContext": {"disable": True}})),
+        set_input(spec("privileges"), {"seLinuxContext": {"disable": True}}),
     ),
-    case("image-tag", "service-image-immutable", on(BACKEND, set_input(spec("image"), "pap-service:latest"))),
+    backend_case("image-tag", "service-image-immutable", set_input(spec("image"), "pap-service:latest")),
     # service_mounts
-    case(
+    backend_case(
         "bind-etc",
         "host-path-not-sensitive",
-        on(BACKEND, append_input(spec("mounts"), {"type": "bind", "source": "/etc", "target": "/host-etc"})),
+        append_input(spec("mounts"), {"type": "bind", "source": "/etc", "target": "/host-etc"}),
     ),
     case(
         "volume-binds-etc",
@@ -251,46 +277,38 @@ MUTATIONS = [
             ),
         ),
     ),
-    case(
+    backend_case(
         "docker-socket",
         "service-no-docker-socket",
-        on(
-            BACKEND,
-            append_input(
-                spec("mounts"),
-                {"type": "bind", "source": "/var/run/docker.sock", "target": "/var/run/docker.sock"},
-            ),
+        append_input(
+            spec("mounts"),
+            {"type": "bind", "source": "/var/run/docker.sock", "target": "/var/run/docker.sock"},
         ),
     ),
-    case(
+    backend_case(
         "shared-propagation",
         "service-mount-propagation",
-        on(
-            BACKEND,
-            append_input(
-                spec("mounts"),
-                {
-                    "type": "bind",
-                    "source": "/srv/pap",
-                    "target": "/srv",
-                    "bindOptions": {"propagation": "rshared"},
-                },
-            ),
+        append_input(
+            spec("mounts"),
+            {
+                "type": "bind",
+                "source": "/srv/pap",
+                "target": "/srv",
+                "bindOptions": {"propagation": "rshared"},
+            },
         ),
     ),
     # service_network
-    case(
+    backend_case(
         "host-network",
         "service-no-host-network",
-        on(BACKEND, append_input("taskSpec.networksAdvanceds", {"name": "host", "aliases": []})),
+        append_input("taskSpec.networksAdvanceds", {"name": "host", "aliases": []}),
     ),
-    case(
-        "no-networks", "service-not-default-bridge", on(BACKEND, set_input("taskSpec.networksAdvanceds", []))
-    ),
-    case(
+    backend_case("no-networks", "service-not-default-bridge", set_input("taskSpec.networksAdvanceds", [])),
+    backend_case(
         "default-bridge",
         "service-not-default-bridge",
-        on(BACKEND, set_input("taskSpec.networksAdvanceds", [{"name": "bridge", "aliases": []}])),
+        set_input("taskSpec.networksAdvanceds", [{"name": "bridge", "aliases": []}]),
     ),
     case(
         "port-443",
@@ -329,22 +347,14 @@ MUTATIONS = [
     ),
     case("no-ingress", "single-ingress", on(PROXY, set_input("endpointSpec.ports", []))),
     # service_rollout
-    case(
-        "update-pauses",
-        "service-update-rollback",
-        on(BACKEND, set_input("updateConfig.failureAction", "pause")),
+    backend_case(
+        "update-pauses", "service-update-rollback", set_input("updateConfig.failureAction", "pause")
     ),
     case("database-no-update-config", "service-update-rollback", on(DATABASE, drop_input("updateConfig"))),
-    case(
-        "backend-stop-first",
-        "stateless-service-start-first",
-        on(BACKEND, set_input("updateConfig.order", "stop-first")),
+    backend_case(
+        "backend-stop-first", "stateless-service-start-first", set_input("updateConfig.order", "stop-first")
     ),
-    case(
-        "backend-no-rollback-config",
-        "stateless-service-start-first",
-        on(BACKEND, drop_input("rollbackConfig")),
-    ),
+    backend_case("backend-no-rollback-config", "stateless-service-start-first", drop_input("rollbackConfig")),
     case(
         "database-start-first",
         "exclusive-service-stop-first",
@@ -471,7 +481,67 @@ MUTATIONS = [
     ),
     case("no-nginx-conf", "nginx-config-present", on(PROXY, _without_nginx_conf)),
     case("broken-nginx-conf", "nginx-config-present", on(NGINX_CONF, _broken_nginx_conf)),
+    # the web frontend: its CSP is its own, passed through by nginx, and checked in its service's env
+    case(
+        "web-csp-undeclared",
+        "nginx-security-headers",
+        on(WEB, drop_input(spec("env.PAP_WEB_CSP"))),
+    ),
+    case(
+        "web-location-hides-csp",
+        "nginx-security-headers",
+        on(NGINX_CONF, edit_nginx(hide_csp_in_frontend_location)),
+    ),
+    case(
+        "web-location-drops-header",
+        "nginx-security-headers",
+        on(NGINX_CONF, edit_nginx(drop_header_in_frontend_location)),
+    ),
+    case(
+        "web-csp-unsafe-inline",
+        "nginx-csp-strict",
+        on(WEB, _web_csp(lambda csp: csp.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'"))),
+    ),
+    case(
+        "web-csp-unsafe-eval",
+        "nginx-csp-strict",
+        on(WEB, _web_csp(lambda csp: csp.replace("'strict-dynamic'", "'strict-dynamic' 'unsafe-eval'"))),
+    ),
+    case(
+        "web-csp-without-nonce",
+        "nginx-csp-strict",
+        on(WEB, _web_csp(lambda csp: csp.replace("script-src 'self' 'nonce-{nonce}'", "script-src 'self'"))),
+    ),
+    case(
+        "web-csp-objects",
+        "nginx-csp-strict",
+        on(WEB, _web_csp(lambda csp: csp.replace("object-src 'none'", "object-src 'self'"))),
+    ),
+    case(
+        "web-csp-no-base-uri",
+        "nginx-csp-strict",
+        on(WEB, _web_csp(lambda csp: csp.replace("base-uri 'none'; ", ""))),
+    ),
+    case(
+        "web-csp-framable",
+        "nginx-csp-strict",
+        on(WEB, _web_csp(lambda csp: csp.replace("frame-ancestors 'none'", "frame-ancestors *"))),
+    ),
+    case(
+        "web-publishes",
+        {"single-ingress", "exclusive-service-stop-first"},
+        on(WEB, set_input("endpointSpec.ports", [_host_port(3000, 13000)])),
+        why="a second entry point, and a host-mode port that its start-first update would bind twice",
+    ),
+    case(
+        "one-web-in-prod",
+        "stateless-service-replicated",
+        on("pap-prod-web", set_input("mode.replicated.replicas", 1)),
+        setting="prod",
+    ),
 ]
+# Every backend case of a rule for any service, made on the web frontend's service (M[web-<id>]).
+MUTATIONS = [*BASE_MUTATIONS, *(on_web(m) for m in BASE_MUTATIONS if m.service_edit is not None)]
 
 
 def _plan(request: pytest.FixtureRequest, setting: str) -> dict[str, Any]:
@@ -518,13 +588,20 @@ def test_mutation_fires_exactly_its_rule(
     assert all(violation.level == "mandatory" for violation in fired)
 
 
+@pytest.mark.parametrize(
+    ("image", "service"),
+    [("images-service", "pap-prod-backend"), ("images-web", "pap-prod-web")],
+    ids=["service", "web"],
+)
 def test_service_image_built_in_prod_fires(
+    image: str,
+    service: str,
     analyzer: AnalyzerClient,
     dev_plan: dict[str, Any],
     prod_plan: dict[str, Any],
     baselines: dict[str, list[Violation]],
 ) -> None:
-    plan = edited(prod_plan, _service_image_built_in_prod(dev_plan))
+    plan = edited(prod_plan, _app_image_built_in_prod(dev_plan, image, service))
     _assert_fires_exactly(analyzer, plan, "prod", baselines, frozenset({"service-image-promoted"}))
 
 

@@ -12,6 +12,7 @@ from policies.rules import (
 from policies.rules._props import (
     SERVICE_CONFIG,
 )
+from policies.rules.csp import template_problems
 from tests.policies.support import (
     encode,
     plan_item,
@@ -144,3 +145,134 @@ def test_api_locations_are_never_stored_by_a_shared_cache() -> None:
             reported = run_stack_rule(proxy.nginx_security_headers, _api_location(location, stored), settings)
             assert len(reported) == 1, (location, stored)
             assert "neither no-store nor private" in reported[0][0]
+
+
+# ---------------------------------------------------------------- a frontend's CSP, passed through
+
+STRICT_TEMPLATE = (
+    "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'strict-dynamic'; "
+    "style-src 'self' 'nonce-{nonce}'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+HEADERS_BUT_CSP = "\n".join(
+    line for line in ALL_HEADERS.splitlines() if "Content-Security-Policy" not in line
+)
+FRONTEND_SITE = """
+server {
+    listen 8443 ssl;
+    ssl_protocols TLSv1.3;
+    %(headers)s
+    set $web web:3000;
+    location / { proxy_pass http://$web; %(location)s }
+}
+"""
+
+
+def _frontend(env: dict[str, str] | str | None, aliases: tuple[str, ...] = ("web",)) -> dict[str, Any]:
+    container: dict[str, Any] = {} if env is None else {"env": env}
+    item = service_item(
+        "pap-test-web",
+        "web",
+        taskSpec={
+            "containerSpec": container,
+            "networksAdvanceds": [{"name": "app", "aliases": list(aliases)}],
+        },
+    )
+    item["inputs"]["name"] = "pap-test-web"  # the physical name, which Swarm's DNS answers too
+    return item
+
+
+def _frontend_stack(
+    env: dict[str, str] | str | None, location: str = HEADERS_BUT_CSP, aliases: tuple[str, ...] = ("web",)
+) -> list[dict[str, Any]]:
+    site = FRONTEND_SITE % {"headers": ALL_HEADERS, "location": location}
+    files = {"/run/pap/nginx/nginx.conf": NGINX, "/run/pap/nginx/conf.d/site.conf": site}
+    return [*_proxy_stack(files), _frontend(env, aliases)]
+
+
+SETTINGS = {"hstsMinAge": 31536000}
+
+
+def test_a_location_passing_a_declared_frontend_csp_through_needs_no_csp_of_its_own() -> None:
+    stack = _frontend_stack({"PAP_WEB_CSP": STRICT_TEMPLATE})
+    assert run_stack_rule(proxy.nginx_security_headers, stack, SETTINGS) == []
+    assert run_stack_rule(proxy.nginx_csp_strict, stack) == []
+
+
+def test_a_frontend_without_its_template_leaves_the_location_without_csp() -> None:
+    reported = run_stack_rule(proxy.nginx_security_headers, _frontend_stack({"PORT": "3000"}), SETTINGS)
+    assert len(reported) == 1
+    message, _ = reported[0]
+    assert "location /" in message and "content-security-policy missing" in message
+    assert "'pap-test-web'" in message and "declares no PAP_WEB_CSP" in message
+
+
+def test_hiding_the_frontend_csp_or_proxying_elsewhere_is_a_missing_csp() -> None:
+    hidden = _frontend_stack(
+        {"PAP_WEB_CSP": STRICT_TEMPLATE}, HEADERS_BUT_CSP + " proxy_hide_header Content-Security-Policy;"
+    )
+    unknown_host = _frontend_stack({"PAP_WEB_CSP": STRICT_TEMPLATE}, aliases=("pages",))
+    for stack in (hidden, unknown_host):
+        reported = run_stack_rule(proxy.nginx_security_headers, stack, SETTINGS)
+        assert len(reported) == 1 and "content-security-policy missing" in reported[0][0]
+        assert "PAP_WEB_CSP" not in reported[0][0]  # no upstream whose CSP could cover it
+
+
+def test_the_frontend_is_found_by_its_service_name_too() -> None:
+    site = (FRONTEND_SITE % {"headers": ALL_HEADERS, "location": HEADERS_BUT_CSP}).replace(
+        "web:3000", "pap-test-web:3000"
+    )
+    files = {"/run/pap/nginx/nginx.conf": NGINX, "/run/pap/nginx/conf.d/site.conf": site}
+    stack = [*_proxy_stack(files), _frontend({"PAP_WEB_CSP": STRICT_TEMPLATE}, aliases=())]
+    assert run_stack_rule(proxy.nginx_security_headers, stack, SETTINGS) == []
+
+
+def test_a_frontend_env_unknown_in_a_preview_is_judged_later() -> None:
+    for env in (UNKNOWN_STRING_VALUE, {"PAP_WEB_CSP": UNKNOWN_STRING_VALUE}):
+        stack = _frontend_stack(env)
+        assert run_stack_rule(proxy.nginx_security_headers, stack, SETTINGS) == []
+        assert run_stack_rule(proxy.nginx_csp_strict, stack) == []
+
+
+WEAK_TEMPLATES = {
+    "unsafe-inline": (
+        STRICT_TEMPLATE.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'"),
+        "allows",
+    ),
+    "unsafe-eval": (STRICT_TEMPLATE.replace("'strict-dynamic'", "'strict-dynamic' 'unsafe-eval'"), "allows"),
+    "no script nonce": (
+        STRICT_TEMPLATE.replace("script-src 'self' 'nonce-{nonce}'", "script-src 'self'"),
+        "script-src",
+    ),
+    "no script-src": (
+        STRICT_TEMPLATE.replace("script-src 'self' 'nonce-{nonce}' 'strict-dynamic'; ", ""),
+        "script-src",
+    ),
+    "objects allowed": (STRICT_TEMPLATE.replace("object-src 'none'", "object-src 'self'"), "object-src"),
+    "no base-uri": (STRICT_TEMPLATE.replace("base-uri 'none'; ", ""), "base-uri"),
+    "any base-uri": (STRICT_TEMPLATE.replace("base-uri 'none'", "base-uri *"), "base-uri"),
+    "framable": (
+        STRICT_TEMPLATE.replace("frame-ancestors 'none'", "frame-ancestors 'self'"),
+        "frame-ancestors",
+    ),
+}
+
+
+def test_weak_frontend_templates_are_refused_on_the_frontend_service() -> None:
+    for case, (template, fragment) in WEAK_TEMPLATES.items():
+        stack = _frontend_stack({"PAP_WEB_CSP": template})
+        reported = run_stack_rule(proxy.nginx_csp_strict, stack)
+        assert len(reported) == 1, case
+        message, urn = reported[0]
+        assert fragment in message and "'pap-test-web'" in message and "Fix:" in message, (case, message)
+        assert urn == stack[-1]["urn"], case  # the fix goes into the web service's env
+        # Presence is nginx-security-headers' concern: a weak template is still a declared one.
+        assert run_stack_rule(proxy.nginx_security_headers, stack, SETTINGS) == [], case
+
+
+def test_template_problems_name_each_weakness() -> None:
+    assert template_problems(STRICT_TEMPLATE) == []
+    assert template_problems(STRICT_TEMPLATE.replace("base-uri 'none'", "base-uri 'self'")) == []
+    assert len(template_problems("default-src *")) == 4  # nonce, object-src, base-uri, frame-ancestors
+    assert template_problems(STRICT_TEMPLATE + "; script-src-attr 'unsafe-hashes'") == [
+        "allows 'unsafe-hashes'"
+    ]
