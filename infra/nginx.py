@@ -20,6 +20,8 @@ HEALTH_PATH = "/healthz"
 SWARM_DNS = "127.0.0.11"  # the embedded DNS server every task on a user-defined network has
 
 LOGIN_PATH = "/api/v1/auth/login"
+# The browser's sign-in (the frontend): the same password check, so the same proxy limit as LOGIN_PATH.
+SESSION_PATH = "/api/v1/auth/session"
 API_PREFIX = "/api/v1/"
 # The backends' routes outside the API prefix (app/api/routes/health.py, app/main.py): everything else that is
 # not under the API prefix is the web frontend's.
@@ -239,6 +241,7 @@ def render_nginx_config(
             *_error_locations(),
             _d("location", "=", "/metrics", block=[*_headers(), _d("return", 404)]),
             _proxied_location("=", LOGIN_PATH, ("login", LOGIN_BURST), API_HEADERS),
+            _proxied_location("=", SESSION_PATH, ("login", LOGIN_BURST), API_HEADERS),
             # A deck upload: a larger body, streamed to the backend as it arrives (no temporary file in the
             # proxy's small tmpfs), and time to render it.
             _proxied_location(

@@ -147,7 +147,7 @@ def test_proxied_locations_hide_the_upstream_copy_of_every_header_they_add(tmp_p
     proxied = [
         block for block in _blocks(_parse(_render(), tmp_path), ("location",)) if _direct(block, "proxy_pass")
     ]
-    assert len(proxied) == 7  # login, deck upload, slide images, api, backend roots, Next's assets, /
+    assert len(proxied) == 8  # 2 sign-ins, deck upload, slide images, api, backend roots, Next's assets, /
     for block in proxied:
         added = {args[0].lower() for args in _direct(block, "add_header")}
         hidden = {args[0].lower() for args in _direct(block, "proxy_hide_header")}
@@ -204,9 +204,11 @@ def test_rate_limits_on_the_real_paths(tmp_path: Path) -> None:
     assert ["$binary_remote_addr", "zone=login:10m", "rate=5r/m"] in zones
     assert _direct(http, "limit_req_status") == [["429"]]
     server = _server(config, "8443")
-    assert _direct(_location(server, "=", "/api/v1/auth/login"), "limit_req") == [
-        ["zone=login", "burst=5", "nodelay"]
-    ]
+    # Both sign-ins (the API's and the browser's) check a password: both get the login zone.
+    for sign_in in ("/api/v1/auth/login", "/api/v1/auth/session"):
+        assert _direct(_location(server, "=", sign_in), "limit_req") == [
+            ["zone=login", "burst=5", "nodelay"]
+        ], sign_in
     assert _direct(_location(server, "/api/v1/"), "limit_req") == [["zone=api", "burst=20", "nodelay"]]
 
 
