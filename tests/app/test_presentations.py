@@ -108,7 +108,11 @@ def test_audience_can_switch_between_named_and_everyone(client: TestClient, sess
         headers=headers,
     )
     assert named.status_code == 200
-    assert named.json() == {"audience": "named", "viewer_ids": [str(second.id)]}
+    assert named.json() == {
+        "audience": "named",
+        "viewer_ids": [str(second.id)],
+        "viewer_emails": [second.email],
+    }
     assert client.get(f"{DECKS}/{deck.id}", headers=login_headers(client, first)).status_code == 404
     assert client.get(f"{DECKS}/{deck.id}", headers=login_headers(client, second)).status_code == 200
     client.put(f"{DECKS}/{deck.id}/audience", json={"audience": "everyone"}, headers=headers)

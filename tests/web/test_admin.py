@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from tests.web.browser import OpenContext, assert_accessible
@@ -17,8 +18,13 @@ def test_admin_creates_a_user_and_changes_the_role(
     context, _ = open_context()
     page = context.new_page()
     sign_in(page, platform.admin)
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Admin").click()
-    expect(page.get_by_role("heading", name="Admin", level=1)).to_be_visible()
+    admin_link = page.get_by_role("navigation", name="Main").get_by_role("link", name="Admin")
+    admin_link.click()
+    try:  # a click that lands while the page is still hydrating can be lost (seen on a loaded CI machine)
+        page.wait_for_url("**/admin", timeout=5000)
+    except PlaywrightTimeoutError:
+        admin_link.click()
+    expect(page.get_by_role("heading", name="Admin", level=1)).to_be_visible(timeout=10_000)
     expect(page.get_by_role("group", name="Platform")).to_contain_text("Users")
     users = page.get_by_role("table", name="Users")
     expect(users).to_contain_text(platform.admin.email)
