@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, Response, expect
 
@@ -68,6 +69,7 @@ def sign_in(page: Page, account: Account, *, path: str | None = "/signin") -> st
     response = signed.value
     assert response.status == 200, f"sign-in of {account.email}: HTTP {response.status} {response.text()}"
     token: str = response.json()["access_token"]
+    page.wait_for_url(lambda url: urlsplit(url).path != "/signin")  # the page moves on to where it was sent
     return token
 
 

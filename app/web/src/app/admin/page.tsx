@@ -3,6 +3,7 @@
 import { useState, type FormEvent } from "react";
 
 import { ErrorMessage, Loading, NotAllowed } from "@/components/states";
+import { Tile } from "@/components/tile";
 import { api, json, type Role, type User } from "@/lib/api";
 import { useRequireUser } from "@/lib/auth";
 import type { Overview, Page } from "@/lib/types";
@@ -68,10 +69,7 @@ export default function AdminPage() {
             ["Events", o.events],
             ["Feedback", o.mean_rating === null ? String(o.feedback) : `${o.feedback} · mean ${o.mean_rating.toFixed(1)}`],
           ].map(([label, value]) => (
-            <div key={String(label)} className="tile" role="group" aria-label={String(label)}>
-              <span className="tile-label">{label}</span>
-              <span className="tile-value">{value}</span>
-            </div>
+            <Tile key={String(label)} label={String(label)} value={String(value)} />
           ))}
         </div>
       )}

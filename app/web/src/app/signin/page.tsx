@@ -28,8 +28,8 @@ function SignInForm() {
     setBusy(true);
     setError(null);
     try {
+      // Signed in: the effect above takes the page on, so there is one navigation, not two racing.
       await signIn(String(form.get("email")), String(form.get("password")));
-      router.replace(next);
     } catch (reason) {
       setError(reason instanceof Error ? reason.message : String(reason));
       setBusy(false);

@@ -6,6 +6,7 @@ import { useState } from "react";
 
 import { SlideCharts } from "@/components/charts";
 import { Empty, ErrorMessage, Loading, NotAllowed } from "@/components/states";
+import { Tile } from "@/components/tile";
 import { api, download } from "@/lib/api";
 import { useRequireUser } from "@/lib/auth";
 import type { Feedback, Page, PresentationAnalytics, ViewerAnalytics } from "@/lib/types";
@@ -22,15 +23,6 @@ interface Numbers {
 
 const seconds = (value: number | null | undefined) => (value === null || value === undefined ? "–" : value.toFixed(1));
 const percent = (value: number | null) => (value === null ? "–" : `${Math.round(value * 100)} %`);
-
-function Tile({ label, value }: { label: string; value: string }) {
-  return (
-    <div className="tile" role="group" aria-label={label}>
-      <span className="tile-label">{label}</span>
-      <span className="tile-value">{value}</span>
-    </div>
-  );
-}
 
 export default function AnalyticsPage() {
   const { id } = useParams<{ id: string }>();
