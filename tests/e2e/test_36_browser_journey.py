@@ -52,7 +52,13 @@ def test_browser_journey_through_the_proxy(
         time.sleep(max(0.0, LOGIN_WINDOW - (time.monotonic() - recent[0])))
     try:
         result = run_journey(
-            browser, platform.edge.url, presenter, viewer, journey_pdf(), SCREENSHOTS, ignore_https_errors=True
+            browser,
+            platform.edge.url,
+            presenter,
+            viewer,
+            journey_pdf(),
+            SCREENSHOTS,
+            ignore_https_errors=True,
         )
     finally:
         # Recorded once the journey is over: its sign-ins happen during it, and the rate-limit check that
