@@ -6,7 +6,7 @@ FORMAT ?= text
 WEB_PORT ?= 3000
 API_PORT ?= 8000
 
-.PHONY: setup web run test test-app test-infra test-policies lint plan policy-check bench e2e e2e-down engine clean
+.PHONY: setup web run test test-app test-infra test-policies lint plan policy-check bench e2e e2e-down engine restore clean
 
 .venv/.stamp: pyproject.toml
 	python3 -m venv .venv
@@ -46,6 +46,9 @@ policy-check: setup
 	@test -n "$(INPUT)" || { echo "usage: make policy-check INPUT=plan.json [STACK=dev|prod]" >&2; exit 2; }
 	@$(PY) -m policies.check --input $(INPUT) --stack $(STACK) --format $(FORMAT)
 
+restore: setup
+	$(PY) -m infra.restore --stack $(STACK) $(if $(REPO),--repo $(REPO),) $(if $(TARGET),--target '$(TARGET)',)
+
 engine: setup
 	tools/ensure-packages.sh --docker
 	tools/docker-engine.sh
@@ -54,6 +57,7 @@ bench: setup
 	tools/ensure-packages.sh --bench
 	tools/ensure-packages.sh --web
 	$(PY) -m tests.bench.run
+	$(PY) -m tests.bench.backup
 
 e2e: engine
 	$(PY) -m pytest tests/e2e $(if $(KEEP),--keep,) $(PYTEST_ARGS)

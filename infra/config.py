@@ -183,12 +183,61 @@ class TlsConfig(_Model):
         return self
 
 
+class S3Repository(_Model):
+    """An S3-compatible bucket as the off-host repository; the access key pair must be secret config."""
+
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    endpoint: str = Field(pattern=HOSTNAME_PATTERN, max_length=253)
+    region: str = Field(pattern=r"^[a-z0-9-]{1,32}$")
+    uri_style: Literal["host", "path"] = "host"
+    key: str = Field(min_length=1)
+    key_secret: str = Field(min_length=1)
+
+
+class OffsiteRepository(_Model):
+    """The second repository, off the database's node: a repository service with its own volume and network
+    (`posix`, on a node labelled `placement`), or an S3-compatible bucket that service writes to (`s3`)."""
+
+    type: Literal["posix", "s3"] = "posix"
+    placement: str = Field(
+        default="node.labels.pap.offsite == true", pattern=r"^node\.[a-z.]+ *(==|!=) *\S+$"
+    )
+    s3: S3Repository | None = None
+
+    @model_validator(mode="after")
+    def _s3_settings(self) -> OffsiteRepository:
+        if self.type == "s3" and self.s3 is None:
+            raise ValueError("type 's3' needs s3.bucket, s3.endpoint, s3.region, s3.key and s3.keySecret")
+        if self.type == "posix" and self.s3 is not None:
+            raise ValueError("s3 settings are only read with type 's3' (type is 'posix')")
+        return self
+
+
 class BackupConfig(ServiceResources):
-    interval_hours: int = Field(default=24, ge=1, le=168)
-    keep_count: int = Field(default=7, ge=1, le=1000)
-    keep_days: int = Field(default=14, ge=1, le=3650)
+    """pgBackRest: WAL archived continuously to two repositories, scheduled backups, verify and drills."""
+
+    # The most WAL (hence acknowledged writes) a lost database volume can take with it.
+    archive_timeout_seconds: int = Field(default=60, ge=1, le=3600)
+    # WAL waiting to be archived beyond this is dropped (and logged) rather than fill the database's volume
+    # while a repository is unreachable: the database keeps running, PITR has a gap until the next backup.
+    archive_queue_max_mb: int = Field(default=4096, ge=64, le=1048576)
+    full_interval_hours: int = Field(default=168, ge=1, le=8760)
+    diff_interval_hours: int = Field(default=24, ge=1, le=8760)
+    retention_full: int = Field(default=2, ge=1, le=100)  # full backups kept per repository, with their WAL
+    retention_diff: int = Field(default=7, ge=1, le=1000)
+    verify_interval_hours: int = Field(default=24, ge=1, le=720)
     drill_interval_hours: int = Field(default=0, ge=0, le=720)  # 0: the restore drill runs on demand only
+    offsite: OffsiteRepository = OffsiteRepository()
     limits: Limits = Limits(memory_mb=256, cpus=0.5)
+
+    @model_validator(mode="after")
+    def _diff_within_full(self) -> BackupConfig:
+        if self.diff_interval_hours > self.full_interval_hours:
+            raise ValueError(
+                f"diffIntervalHours ({self.diff_interval_hours}) must not exceed fullIntervalHours "
+                f"({self.full_interval_hours})"
+            )
+        return self
 
 
 class PromotionConfig(_Model):
@@ -322,6 +371,13 @@ def validate_stack_config(stack: str, raw: Mapping[str, Any], secret_keys: froze
         ]
         details = "\n".join(_describe(e, stack) for e in specific)
         raise ConfigError(f"invalid configuration for stack '{stack}':\n{details}") from None
+    if config.backup.offsite.s3 is not None and "backup" not in secret_keys:
+        raise ConfigError(
+            f"invalid configuration for stack '{stack}':\n"
+            f"stack '{stack}': {PROJECT}:backup.offsite.s3: "
+            "holds the bucket's access key, so it must be set as a secret "
+            "(pulumi config set --secret --path 'backup.offsite.s3.keySecret' ...)"
+        )
     if config.tls.provided_certificate is not None and "tls" not in secret_keys:
         raise ConfigError(
             f"invalid configuration for stack '{stack}':\n"

@@ -11,7 +11,7 @@ import pulumi
 
 from infra import outputs
 from infra.backend import Backend
-from infra.backup import Backup
+from infra.backup import Archive, Backup
 from infra.cache import Cache
 from infra.config import PROJECT, StackConfig
 from infra.credentials import Secrets
@@ -31,7 +31,7 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost")
 def deploy(config: StackConfig, stack: str) -> Mapping[str, pulumi.Input[object]]:
     """Declares every resource of the stack; returns the stack outputs by their names in `infra.outputs`."""
     naming = Naming(PROJECT, stack)
-    networks = Networks("networks", naming, config.network)
+    networks = Networks("networks", naming, config.network, offsite_egress=config.backup.offsite.type == "s3")
     secrets = Secrets(
         "secrets", naming, config.rotation, with_admin=config.backend.bootstrap_admin_email is not None
     )
@@ -43,10 +43,20 @@ def deploy(config: StackConfig, stack: str) -> Mapping[str, pulumi.Input[object]
         promotion = Promotion("promotion", config.promotion)
         service_image, web_image = promotion.service_image, promotion.web_image
 
+    archive = Archive(
+        "archive",
+        naming=naming,
+        config=config.backup,
+        tls_config=config.tls,
+        superuser=config.database.user,
+        secrets=secrets,
+    )
     database = Database(
         "database",
         naming=naming,
         database=config.database,
+        backup=config.backup,
+        archive=archive.database,
         image=images.database,
         secrets=secrets,
         networks=networks,
@@ -83,9 +93,9 @@ def deploy(config: StackConfig, stack: str) -> Mapping[str, pulumi.Input[object]
         "backup",
         naming=naming,
         config=config.backup,
-        image=images.backup,
+        image=images.database,
+        archive=archive,
         database=database,
-        secrets=secrets,
         networks=networks,
     )
     exported: dict[str, pulumi.Input[object]] = {
@@ -96,12 +106,16 @@ def deploy(config: StackConfig, stack: str) -> Mapping[str, pulumi.Input[object]
         outputs.DATABASE_IMAGE: images.database,
         outputs.CACHE_IMAGE: images.cache,
         outputs.PROXY_IMAGE: images.proxy,
-        outputs.BACKUP_IMAGE: images.backup,
         outputs.EDGE_NETWORK: networks.edge.name,
         outputs.APP_NETWORK: networks.app.name,
         outputs.DATA_NETWORK: networks.data.name,
+        outputs.OFFSITE_NETWORK: networks.offsite.name,
         outputs.BACKUP_VOLUME: backup.volume.name,
         outputs.BACKUP_SERVICE: backup.service.name,
+        outputs.OFFSITE_BACKUP_VOLUME: backup.offsite_volume.name,
+        outputs.OFFSITE_BACKUP_SERVICE: backup.offsite_service.name,
+        outputs.DATABASE_SERVICE: database.service.name,
+        outputs.DATABASE_VOLUME: database.data_volume.name,
         outputs.BACKEND_SERVICE: backend.service.name,
         outputs.WEB_SERVICE: web.service.name,
     }

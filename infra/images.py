@@ -17,7 +17,8 @@ SERVICE_CONTEXT = REPO_ROOT / "app"
 WEB_CONTEXT = REPO_ROOT / "app" / "web"
 # What tools/build-web.sh assembles in the web context: the Dockerfile copies it, the host builds it.
 WEB_BUILT_SERVER = Path(".image") / "server.js"
-DATA_IMAGES = {"database": "postgres", "cache": "redis", "proxy": "nginx", "backup": "backup"}
+# The database image is also the backup repositories' (pgBackRest and PostgreSQL, one version of both).
+DATA_IMAGES = {"database": "postgres", "cache": "redis", "proxy": "nginx"}
 
 
 def context_path(context: Path) -> str:
@@ -50,7 +51,6 @@ class Images(pulumi.ComponentResource):
     database: pulumi.Output[str]
     cache: pulumi.Output[str]
     proxy: pulumi.Output[str]
-    backup: pulumi.Output[str]
 
     def __init__(
         self,
@@ -75,12 +75,7 @@ class Images(pulumi.ComponentResource):
             role: self._build(name, role, REPO_ROOT / "infra" / "images" / directory)
             for role, directory in DATA_IMAGES.items()
         }
-        self.database, self.cache, self.proxy, self.backup = (
-            built["database"],
-            built["cache"],
-            built["proxy"],
-            built["backup"],
-        )
+        self.database, self.cache, self.proxy = built["database"], built["cache"], built["proxy"]
         self.register_outputs({"service": self.service, "web": self.web, **built})
 
     def _build(self, name: str, part: str, context: Path) -> pulumi.Output[str]:

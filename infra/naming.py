@@ -7,7 +7,7 @@ from typing import Literal
 
 import pulumi_docker as docker
 
-Role = Literal["proxy", "backend", "migrate", "web", "database", "cache", "backup"]
+Role = Literal["proxy", "backend", "migrate", "web", "database", "cache", "backup", "backup-offsite"]
 
 LABEL_PROJECT = "pap.project"
 LABEL_STACK = "pap.stack"

@@ -1,4 +1,4 @@
-"""Networks (overlay): the proxy's edge, proxy<->backends (internal), backends<->data tier (internal)."""
+"""Networks (overlay): the edge, proxy<->backends, backends<->data tier, database<->off-host backups."""
 
 from __future__ import annotations
 
@@ -21,15 +21,22 @@ def first_subnet(ipam_configs: object) -> str:
 
 
 class Networks(pulumi.ComponentResource):
-    """Three overlays spanning the swarm's nodes; only the edge one leaves the swarm, and the proxy never
+    """Four overlays spanning the swarm's nodes; only the edge one leaves the swarm, and the proxy never
     joins the data one. Not attachable: only services of the stack join them, never a stray container."""
 
     edge: docker.Network
     app: docker.Network
     data: docker.Network
+    offsite: docker.Network
+    egress: docker.Network | None
 
     def __init__(
-        self, name: str, naming: Naming, config: NetworkConfig, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        naming: Naming,
+        config: NetworkConfig,
+        offsite_egress: bool = False,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(TYPE, name, None, opts)
 
@@ -51,7 +58,18 @@ class Networks(pulumi.ComponentResource):
         self.edge = network("edge", internal=False)
         self.app = network("app", internal=True)
         self.data = network("data", internal=True)
-        self.register_outputs({"edge": self.edge.name, "app": self.app.name, "data": self.data.name})
+        # The database and the off-host repository only: a lost data network or node leaves this path.
+        self.offsite = network("offsite", internal=True)
+        # An off-host repository in S3 must reach its endpoint: a network of its own, nothing else on it.
+        self.egress = network("egress", internal=False) if offsite_egress else None
+        self.register_outputs(
+            {
+                "edge": self.edge.name,
+                "app": self.app.name,
+                "data": self.data.name,
+                "offsite": self.offsite.name,
+            }
+        )
 
     @property
     def app_subnet(self) -> pulumi.Output[str]:

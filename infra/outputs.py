@@ -7,12 +7,16 @@ WEB_IMAGE = "webImage"  # likewise, the web frontend's
 DATABASE_IMAGE = "databaseImage"
 CACHE_IMAGE = "cacheImage"
 PROXY_IMAGE = "proxyImage"
-BACKUP_IMAGE = "backupImage"
 EDGE_NETWORK = "edgeNetwork"
 APP_NETWORK = "appNetwork"
 DATA_NETWORK = "dataNetwork"
+OFFSITE_NETWORK = "offsiteNetwork"
 BACKUP_VOLUME = "backupVolume"
 BACKUP_SERVICE = "backupService"
+OFFSITE_BACKUP_VOLUME = "offsiteBackupVolume"
+OFFSITE_BACKUP_SERVICE = "offsiteBackupService"
+DATABASE_SERVICE = "databaseService"
+DATABASE_VOLUME = "databaseVolume"
 BACKEND_SERVICE = "backendService"
 WEB_SERVICE = "webService"
 ADMIN_PASSWORD = "adminPassword"  # noqa: S105 - an output name; secret; only when backend.bootstrapAdminEmail is set
@@ -25,12 +29,16 @@ ALL = (
     DATABASE_IMAGE,
     CACHE_IMAGE,
     PROXY_IMAGE,
-    BACKUP_IMAGE,
     EDGE_NETWORK,
     APP_NETWORK,
     DATA_NETWORK,
+    OFFSITE_NETWORK,
     BACKUP_VOLUME,
     BACKUP_SERVICE,
+    OFFSITE_BACKUP_VOLUME,
+    OFFSITE_BACKUP_SERVICE,
+    DATABASE_SERVICE,
+    DATABASE_VOLUME,
     BACKEND_SERVICE,
     WEB_SERVICE,
 )

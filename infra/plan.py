@@ -143,6 +143,20 @@ def _config_value(value: Any) -> tuple[str, bool]:
     return str(value), False
 
 
+def _encrypted_paths(path: str, value: Any) -> list[str]:
+    """The dotted paths of the `secure:` (encrypted) values in a config value: the key itself for a top-level
+    secret, `key.a.b` for one set with `pulumi config set --secret --path a.b`, `key.a.0` in a list."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return [path]
+        return [found for name, item in value.items() for found in _encrypted_paths(f"{path}.{name}", item)]
+    if isinstance(value, list):
+        return [
+            found for index, item in enumerate(value) for found in _encrypted_paths(f"{path}.{index}", item)
+        ]
+    return []
+
+
 def read_stack_file(stack: str, path: Path | None = None) -> tuple[dict[str, str], list[str]]:
     """`Pulumi.<stack>.yaml` as the CLI hands it to the program: full keys, string values, secret keys."""
     path = path or REPO_ROOT / f"Pulumi.{stack}.yaml"
@@ -153,9 +167,14 @@ def read_stack_file(stack: str, path: Path | None = None) -> tuple[dict[str, str
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in raw.items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
+        # Encrypted values, top-level or nested (`--path`), are refused alike: validating a ciphertext object
+        # where a string belongs would only say "Input should be a valid string".
+        encrypted = _encrypted_paths(key, value)
+        if encrypted:
+            one = len(encrypted) == 1
             raise ConfigError(
-                f"stack '{stack}': {key} is encrypted (secure:); the offline plan cannot decrypt it. "
+                f"stack '{stack}': {', '.join(encrypted)} {'is' if one else 'are'} encrypted (secure:); the "
+                f"offline plan cannot decrypt {'it' if one else 'them'}. "
                 "Run it with a stack file that keeps secrets out, or use `pulumi preview`."
             )
         config[key], secure = _config_value(value)

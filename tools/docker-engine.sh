@@ -10,8 +10,11 @@
 # - The manager listens and advertises on docker0's address, not on a public interface: a second node (the
 #   e2e's worker engine in a container) reaches it there, and nothing outside this machine does.
 # - dockerd runs with --no-new-privileges (when this script starts it), since a service cannot request it.
-# - The node carries the labels the services are pinned by: pap.data (database, cache, backup and their
-#   volumes) and pap.ingress (the proxy and its published ports).
+# - The node carries the labels the services are pinned by: pap.data (database, cache, the local backup
+#   repository and their volumes), pap.ingress (the proxy and its published ports) and pap.offsite (the
+#   off-host backup repository: on a one-node swarm the same node; with more nodes, label another one
+#   instead: `docker node update --label-rm pap.offsite <this> && docker node update --label-add
+#   pap.offsite=true <other>`).
 set -euo pipefail
 
 BASE_IMAGE="${BASE_IMAGE:-debian:bookworm-slim}"
@@ -164,6 +167,9 @@ ensure_swarm() {
   fi
   node="$(docker info -f '{{.Swarm.NodeID}}')"
   docker node update --label-add pap.data=true --label-add pap.ingress=true "$node" >/dev/null
+  if [ -z "$(docker node ls -q --filter node.label=pap.offsite=true)" ]; then
+    docker node update --label-add pap.offsite=true "$node" >/dev/null
+  fi
 }
 
 start_engine

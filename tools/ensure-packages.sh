@@ -21,6 +21,7 @@ if [ "${1:-}" = "--web" ]; then
 fi
 if [ "${1:-}" = "--bench" ]; then
   command -v wrk >/dev/null || need+=(wrk)
+  command -v pgbackrest >/dev/null || need+=(pgbackrest)  # tests/bench/backup.py
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pulumi_policy import Policy
 
 from . import (
+    backups,
     images,
     proxy,
     secrets,
@@ -27,6 +28,7 @@ def all_policies() -> list[Policy]:
         *service_rollout.POLICIES,
         *secrets.POLICIES,
         *stack.POLICIES,
+        *backups.POLICIES,
         *images.POLICIES,
         *tls.POLICIES,
         *proxy.POLICIES,

@@ -9,6 +9,7 @@ value is the `UNKNOWN` marker and each rule decides locally what an unknown mean
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -37,8 +38,15 @@ SELF_SIGNED_CERT: Final = "tls:index/selfSignedCert:SelfSignedCert"
 LOCALLY_SIGNED_CERT: Final = "tls:index/locallySignedCert:LocallySignedCert"
 
 ROLE_LABEL: Final = "pap.role"
-# pap.role values of the data tier: they hold or copy the platform's data.
-DATA_TIER_ROLES: Final = ("database", "cache", "backup")
+# pap.role values of the data tier: they hold or copy the platform's data (the backups: pgBackRest's local
+# repository and its off-host one).
+DATA_TIER_ROLES: Final = ("database", "cache", "backup", "backup-offsite")
+LOCAL_REPOSITORY_ROLE: Final = "backup"  # pgBackRest's repository 1: the database's node, the data network
+OFFSITE_REPOSITORY_ROLE: Final = "backup-offsite"  # repository 2: another node, its own volume and network
+DATA_NODE_CONSTRAINT: Final = "node.labels.pap.data == true"  # the data tier's node (and its volumes)
+OFFSITE_NODE_CONSTRAINT: Final = "node.labels.pap.offsite == true"  # the off-host repository's node
+# An unlabelled service running one of these images is the data tier all the same.
+DATA_TIER_IMAGE: Final = re.compile(r"(^|/)(postgres|redis|valkey|mysql|mariadb|mongo)([:@]|$)")
 
 # The sentinels the engine sends for values unknown during a preview (pulumi_policy.proxy).
 _UNKNOWN_SENTINELS: Final = frozenset(
@@ -182,6 +190,45 @@ def dicts(value: Any) -> Iterator[dict[str, Any]]:
     """The dict items of a list property; unknown or absent lists and unknown items yield nothing."""
     if isinstance(value, list):
         yield from (item for item in value if isinstance(item, dict))
+
+
+def joined_networks(service: Resource) -> Iterator[str]:
+    """The known names (or IDs) of the networks a service's tasks join."""
+    for network in dicts(service.at("taskSpec", "networksAdvanceds")):
+        name = network.get("name")
+        if isinstance(name, str):
+            yield name
+
+
+def role_of(service: Resource) -> str | Unknown | None:
+    """pap.role, or "database" for an unlabelled service that runs a well-known database image."""
+    if service.role is not None:
+        return service.role
+    image = text(service.spec("image")) or ""
+    return "database" if DATA_TIER_IMAGE.search(image) else None
+
+
+def internal_networks(resources: Iterable[PolicyResource]) -> dict[str, bool]:
+    """The stack's docker.Network resources: name (physical; logical as a fallback) -> whether internal."""
+    internal: dict[str, bool] = {}
+    for resource in map(Resource.of, resources):
+        if resource.type != NETWORK:
+            continue
+        is_internal = resource.get("internal") is True
+        internal[resource.name] = is_internal
+        physical = text(resource.get("name"))
+        if physical:
+            internal[physical] = is_internal
+    return internal
+
+
+def volume_mounts(service: Resource) -> set[str]:
+    """The known sources of a service's `type: volume` mounts (volume names)."""
+    return {
+        source
+        for mount in dicts(service.spec("mounts"))
+        if mount.get("type") == "volume" and (source := text(mount.get("source")))
+    }
 
 
 def has_unknown_items(value: Any) -> bool:

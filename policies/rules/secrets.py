@@ -1,5 +1,6 @@
 """Secret handling: no secret literal in service env or build args, Swarm secrets mounted owner-only and
-actually mounted where the env points, no key material in (unencrypted, world-readable) configs."""
+actually mounted where the env points (a secret file, or a directory of them), no key material in
+(unencrypted, world-readable) configs."""
 
 from __future__ import annotations
 
@@ -138,6 +139,18 @@ def _declared_secrets(args: StackValidationArgs) -> set[str] | None:
     return names
 
 
+def _under(directory: str, path: str) -> bool:
+    return path.startswith(directory.rstrip("/") + "/")
+
+
+def _foreign_secret(mount: dict[str, object], declared: set[str] | None) -> str | None:
+    """The secretName of a mount that is no docker.Secret of this stack, or None."""
+    secret_name = mount.get("secretName")
+    if isinstance(secret_name, str) and declared is not None and secret_name not in declared:
+        return secret_name
+    return None
+
+
 def service_secret_files_mounted(args: StackValidationArgs, report: Report) -> None:
     declared = _declared_secrets(args)
     for service in services(args.resources):
@@ -148,21 +161,31 @@ def service_secret_files_mounted(args: StackValidationArgs, report: Report) -> N
         for _, name, value in _named_values(service):
             if not value.startswith(SECRETS_DIR):
                 continue
-            mount = by_path.get(posixpath.normpath(value))
-            secret_name = mount.get("secretName") if mount is not None else None
-            if mount is None:
-                problem = (
-                    "mounts no secret there (taskSpec.containerSpec.secrets), so the task fails reading it"
-                )
-            elif isinstance(secret_name, str) and declared is not None and secret_name not in declared:
-                problem = f"mounts secret '{secret_name}' there, which is no docker.Secret of this stack"
+            target = posixpath.normpath(value)
+            mount = by_path.get(target)
+            # A directory of secret files (pgBackRest's PGBACKREST_CONFIG_INCLUDE_PATH: every *.conf in it).
+            inside = [by_path[path] for path in sorted(by_path) if _under(target, path)]
+            if mount is not None:
+                foreign = [secret] if (secret := _foreign_secret(mount, declared)) else []
+            elif inside:
+                foreign = [secret for item in inside if (secret := _foreign_secret(item, declared))]
             else:
+                report(
+                    f"service '{service.name}' points {name} at {value}, but mounts no secret there nor "
+                    "under it (taskSpec.containerSpec.secrets), so the task fails reading it. Fix: declare "
+                    f'the docker.Secret and mount it with secretName = its name and fileName "{value}" (for '
+                    f'a directory of secret files, fileName "{target}/<file>").',
+                    service.urn,
+                )
                 continue
-            report(
-                f"service '{service.name}' points {name} at {value}, but {problem}. Fix: declare the "
-                f'docker.Secret and mount it with secretName = its name and fileName "{value}".',
-                service.urn,
-            )
+            where = "there" if mount is not None else "under it"
+            for secret in foreign:
+                report(
+                    f"service '{service.name}' points {name} at {value}, but mounts secret '{secret}' "
+                    f"{where}, which is no docker.Secret of this stack. Fix: declare the docker.Secret in "
+                    "this stack and mount it by its name (secretName).",
+                    service.urn,
+                )
 
 
 def _decoded(value: object) -> str | None:
@@ -210,8 +233,9 @@ POLICIES = [
         "service-secret-files-mounted",
         service_secret_files_mounted,
         prohibits="An env value pointing under /run/secrets must be the fileName of a secret the service "
-        "mounts from a docker.Secret of this stack: a secret from anywhere else is managed by nobody (no "
-        "rotation, no content digest), and an unmounted one fails the task at start.",
+        "mounts from a docker.Secret of this stack, or a directory holding such secret files (an include "
+        "path): a secret from anywhere else is managed by nobody (no rotation, no content digest), and an "
+        "unmounted one fails the task at start.",
         reference="OWASP Secrets Management Cheat Sheet",
         severity=Severity.MEDIUM,
     ),

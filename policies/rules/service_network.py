@@ -7,40 +7,31 @@ the port on docker_gwbridge's host binding address (the program checks that addr
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-
 from pulumi_policy import ResourceValidationArgs, Severity, StackValidationArgs
 
 from ._policy import Report, resource_policy, stack_policy
 from ._props import (
     DATA_TIER_ROLES,
-    NETWORK,
+    OFFSITE_REPOSITORY_ROLE,
     Resource,
-    Unknown,
     config_value,
     dicts,
     has_unknown_items,
+    internal_networks,
     is_unknown,
+    joined_networks,
     number,
+    role_of,
     service_of,
     services,
     text,
 )
+from .backups import stores_in_object_store
 
 HOST_NETWORK = "host"
 DEFAULT_BRIDGE_NAMES = ("bridge", "default")
 HOST_PUBLISH_MODE = "host"
-DATA_TIER_IMAGE = re.compile(r"(^|/)(postgres|redis|valkey|mysql|mariadb|mongo)([:@]|$)")
 DEFAULT_INGRESS_ROLE = "proxy"
-
-
-def joined_networks(service: Resource) -> Iterator[str]:
-    """The known names (or IDs) of the networks a service's tasks join."""
-    for network in dicts(service.at("taskSpec", "networksAdvanceds")):
-        name = network.get("name")
-        if isinstance(name, str):
-            yield name
 
 
 def published_ports(service: Resource) -> list[dict[str, object]]:
@@ -106,42 +97,56 @@ def service_ports_host_mode(args: ResourceValidationArgs, report: Report) -> Non
         )
 
 
-def role_of(service: Resource) -> str | Unknown | None:
-    """pap.role, or "database" for an unlabelled service that runs a well-known database image."""
-    if service.role is not None:
-        return service.role
-    image = text(service.spec("image")) or ""
-    return "database" if DATA_TIER_IMAGE.search(image) else None
-
-
-def _internal_networks(args: StackValidationArgs) -> dict[str, bool]:
-    """Network name (physical, and logical as a fallback) -> whether it is internal."""
-    internal: dict[str, bool] = {}
-    for resource in (Resource.of(resource) for resource in args.resources):
-        if resource.type != NETWORK:
-            continue
-        is_internal = resource.get("internal") is True
-        internal[resource.name] = is_internal
-        physical = text(resource.get("name"))
-        if physical:
-            internal[physical] = is_internal
-    return internal
+def _outside_problem(
+    role: str, network: str, outside: list[str], internal: dict[str, bool], object_store: bool | None
+) -> str:
+    """Why a data-tier service's network that is not internal is refused, and the fix."""
+    if role != OFFSITE_REPOSITORY_ROLE:
+        return (
+            "the data tier is reachable from outside. Fix: attach it only to the stack's internal networks "
+            "(data, or offsite for the off-host repository)."
+        )
+    if object_store is False:
+        return (
+            "the data tier is reachable from outside, and its pgBackRest config keeps its repository in no "
+            "object store (repoN-type s3, gcs or azure), so it needs no way out. Fix: attach it only to the "
+            "stack's internal offsite network (an egress network comes with backup.offsite.type s3 only)."
+        )
+    if network not in internal:
+        why = "which this stack does not declare"
+    else:
+        joined = ", ".join(f"'{name}'" for name in outside)
+        why = f"and it joins {len(outside)} such networks ({joined})"
+    return (
+        "the data tier is reachable from outside. An off-host repository in an object store may join one "
+        f"non-internal Network of this stack, its egress to the endpoint, {why}. Fix: attach it to the "
+        "stack's internal offsite network and its one egress network (nothing else on it)."
+    )
 
 
 def data_tier_internal_networks_only(args: StackValidationArgs, report: Report) -> None:
-    internal = _internal_networks(args)
+    internal = internal_networks(args.resources)
     for service in services(args.resources):
         role = role_of(service)
-        if role not in DATA_TIER_ROLES:
+        if not isinstance(role, str) or role not in DATA_TIER_ROLES:
             continue
-        for network in joined_networks(service):
-            if not internal.get(network, False):
-                report(
-                    f"{role} service '{service.name}' joins network '{network}', which is not a Network of "
-                    "this stack with internal: true, so the data tier is reachable from outside. Fix: attach "
-                    "it only to the stack's internal data network.",
-                    service.urn,
-                )
+        outside = [network for network in joined_networks(service) if not internal.get(network, False)]
+        if not outside:
+            continue
+        # pgBackRest writing to S3, GCS or Azure must reach the endpoint: one way out of this stack's own.
+        # None: a preview cannot read its config yet (`pulumi up` checks again).
+        object_store = (
+            stores_in_object_store(service, args.resources) if role == OFFSITE_REPOSITORY_ROLE else False
+        )
+        if object_store is not False and len(outside) == 1 and outside[0] in internal:
+            continue
+        for network in outside:
+            problem = _outside_problem(role, network, outside, internal, object_store)
+            report(
+                f"{role} service '{service.name}' joins network '{network}', which is not a Network of this "
+                f"stack with internal: true, so {problem}",
+                service.urn,
+            )
 
 
 def data_tier_publishes_nothing(args: StackValidationArgs, report: Report) -> None:
@@ -217,16 +222,18 @@ POLICIES = [
     stack_policy(
         "data-tier-internal-networks-only",
         data_tier_internal_networks_only,
-        prohibits="Database, cache and backup services may join only networks declared with internal: true: "
-        "the data tier must not be reachable from the host or the edge network.",
+        prohibits="Database, cache and backup (both repositories) services may join only networks declared "
+        "with internal: true: the data tier must not be reachable from the host or the edge network. The one "
+        "exception: an off-host repository whose pgBackRest repository is an object store (repoN-type s3, "
+        "gcs or azure) may also join one non-internal network of the stack, its egress to the endpoint.",
         reference="OWASP Docker Security Cheat Sheet rule 5 (network segmentation); CIS Docker 5.30",
         severity=Severity.CRITICAL,
     ),
     stack_policy(
         "data-tier-publishes-nothing",
         data_tier_publishes_nothing,
-        prohibits="Database, cache and backup services must publish no port: a published database port is "
-        "the classic data breach (neither Checkov nor KICS checks it).",
+        prohibits="Database, cache and backup (both repositories) services must publish no port: a "
+        "published database port is the classic data breach (neither Checkov nor KICS checks it).",
         reference="CIS Docker 5.8; OWASP Docker Security Cheat Sheet rule 5",
         severity=Severity.CRITICAL,
     ),

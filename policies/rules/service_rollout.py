@@ -12,7 +12,10 @@ from pulumi_policy import ResourceValidationArgs, Severity
 
 from ._policy import Report, resource_policy
 from ._props import (
+    DATA_NODE_CONSTRAINT,
     DATA_TIER_ROLES,
+    OFFSITE_NODE_CONSTRAINT,
+    OFFSITE_REPOSITORY_ROLE,
     Resource,
     config_value,
     dicts,
@@ -143,10 +146,11 @@ def data_service_pinned(args: ResourceValidationArgs, report: Report) -> None:
     if has_unknown_items(constraints):
         return
     if not any(NODE_LABEL_CONSTRAINT.match(constraint) for constraint in strings(constraints)):
+        label = OFFSITE_NODE_CONSTRAINT if service.role == OFFSITE_REPOSITORY_ROLE else DATA_NODE_CONSTRAINT
         report(
             f"{service.role} service '{service.name}' has no node-label placement constraint, so Swarm may "
             "reschedule it on a node that lacks its local volume and start it on empty data. Fix: "
-            'taskSpec.placement.constraints ["node.labels.pap.data == true"] (and label that node).'
+            f'taskSpec.placement.constraints ["{label}"] (and label that node).'
         )
 
 
@@ -191,9 +195,9 @@ POLICIES = [
     resource_policy(
         "data-service-pinned",
         data_service_pinned,
-        prohibits="Database, cache and backup services must be pinned by a node-label placement constraint "
-        "(node.labels.<x> == <y>): their volumes are local to one node, and a task rescheduled elsewhere "
-        "starts on an empty volume.",
+        prohibits="Database, cache and backup (local and off-host repository) services must be pinned by "
+        "a node-label placement constraint (node.labels.<x> == <y>): their volumes are local to one node, "
+        "and a task rescheduled elsewhere starts on an empty volume.",
         reference="NIST SP 800-53 CP-10 (recovery), SI-7 (integrity)",
     ),
 ]

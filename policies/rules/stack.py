@@ -1,12 +1,22 @@
-"""Stack rules on the platform's shape: every long-running part a Swarm service, every database backed up."""
+"""Stack rules on the platform's shape: every long-running part a Swarm service, every database backed up into
+a repository volume of its own (pgBackRest's local repository; backups.py checks the rest of the backups)."""
 
 from __future__ import annotations
 
 from pulumi_policy import Severity, StackValidationArgs
 
 from ._policy import Report, stack_policy
-from ._props import CONTAINER, VOLUME, Resource, dicts, has_unknown_items, services, text
-from .service_network import role_of
+from ._props import (
+    CONTAINER,
+    LOCAL_REPOSITORY_ROLE,
+    VOLUME,
+    Resource,
+    has_unknown_items,
+    role_of,
+    services,
+    text,
+    volume_mounts,
+)
 
 
 def no_standalone_containers(args: StackValidationArgs, report: Report) -> None:
@@ -18,14 +28,6 @@ def no_standalone_containers(args: StackValidationArgs, report: Report) -> None:
                 "get files by uploads or bind mounts). Fix: declare it as a docker.Service.",
                 resource.urn,
             )
-
-
-def _volume_mounts(service: Resource) -> set[str]:
-    return {
-        source
-        for mount in dicts(service.spec("mounts"))
-        if mount.get("type") == "volume" and (source := text(mount.get("source")))
-    }
 
 
 def _declared_volumes(args: StackValidationArgs) -> set[str]:
@@ -41,25 +43,27 @@ def _declared_volumes(args: StackValidationArgs) -> set[str]:
 
 def database_backed_up(args: StackValidationArgs, report: Report) -> None:
     declared = services(args.resources)
-    backups = [service for service in declared if service.role == "backup"]
+    backups = [service for service in declared if service.role == LOCAL_REPOSITORY_ROLE]
     if any(has_unknown_items(backup.spec("mounts")) for backup in backups):
         return
     volumes = _declared_volumes(args)
     for database in (service for service in declared if role_of(service) == "database"):
-        own = _volume_mounts(database)
-        dumps = {backup.name: (_volume_mounts(backup) & volumes) - own for backup in backups}
+        own = volume_mounts(database)
+        repositories = {backup.name: (volume_mounts(backup) & volumes) - own for backup in backups}
         if not backups:
             report(
-                f"database service '{database.name}' has no backup service (pap.role backup) in the stack. "
-                "Fix: add the backup component for it.",
+                f"database service '{database.name}' has no backup repository service (pap.role "
+                f"{LOCAL_REPOSITORY_ROLE}) in the stack. Fix: add the backup component (pgBackRest's "
+                "repository 1) for it.",
                 database.urn,
             )
-        elif not any(dumps.values()):
+        elif not any(repositories.values()):
             names = ", ".join(f"'{backup.name}'" for backup in backups)
             report(
-                f"database service '{database.name}': backup service {names} mounts no backups volume of its "
-                "own (a docker.Volume of this stack, not the database's), so the dumps share the data's "
-                "fate. Fix: mount the stack's backups volume (type volume) in the backup service.",
+                f"database service '{database.name}': backup service {names} mounts no repository volume of "
+                "its own (a docker.Volume of this stack, not the database's), so the backups share the "
+                "data's fate. Fix: mount the stack's backups volume (type volume) at the repository's path "
+                "(repo1-path) in the backup service.",
                 database.urn,
             )
 
@@ -76,8 +80,8 @@ POLICIES = [
     stack_policy(
         "database-backed-up",
         database_backed_up,
-        prohibits="Every database needs a backup service that mounts a backups volume of its own in the same "
-        "stack: data without an automated backup is data waiting to be lost.",
+        prohibits="Every database needs a backup repository service (pap.role backup) that mounts a backups "
+        "volume of its own in the same stack: data without an automated backup is data waiting to be lost.",
         reference="OWASP ASVS V14.1 (backups); CIS Controls 11",
         severity=Severity.MEDIUM,
     ),

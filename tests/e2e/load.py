@@ -195,6 +195,21 @@ class SteadyLoad:
         end = self._ended or time.monotonic()
         return summarize(outcomes, sessions, end - max(self._started, since or 0.0))
 
+    def first_ok(self, kind: Kind, since: float) -> float | None:
+        """When the first request of `kind` sent at or after `since` was answered 2xx (time.monotonic())."""
+        with self._shared.lock:
+            times = [
+                o.sent_at + o.latency_ms / 1000
+                for o in self._shared.outcomes
+                if o.kind == kind and o.sent_at >= since and category(o.status) == "ok"
+            ]
+        return min(times, default=None)
+
+    def sent_at(self, event_ids: set[str]) -> list[float]:
+        """When the batches that carried these (acknowledged) events were sent."""
+        with self._shared.lock:
+            return [o.sent_at for o in self._shared.outcomes if event_ids.intersection(o.acknowledged)]
+
     def stop(self) -> LoadReport:
         """Stops sending, waits for the answers in flight, returns the whole run."""
         self._stopping.set()

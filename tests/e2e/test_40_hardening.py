@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 PROBE = "/.pap-e2e-write-probe"
 SECRETS_DIR = "/run/secrets"
 SECRET_MODE = "400"
-ROLES = {"proxy", "backend", "migrate", "web", "database", "cache", "backup"}
+ROLES = {"proxy", "backend", "migrate", "web", "database", "cache", "backup", "backup-offsite"}
 
 
 def _status_fields(platform: Platform, container: dict[str, Any]) -> dict[str, str]:

@@ -65,7 +65,7 @@ def _host_connects(address: str, port: int) -> bool:
         return False
 
 
-UNPUBLISHED = (*sorted(DATA_PORTS), "web")  # every service but the proxy; these have a task to inspect
+UNPUBLISHED = (*sorted(DATA_PORTS), "web", "backup", "backup-offsite")  # every service but the proxy
 EDGE_TIER = ("proxy", "web")  # what serves the outside: neither may reach the data tier
 
 

@@ -39,7 +39,8 @@ EXPECTED_UIDS = {
     "web": 10050,
     "database": 10010,
     "cache": 10020,
-    "backup": 10040,
+    "backup": 10040,  # the pgBackRest repositories (the database image, its pap-backup user)
+    "backup-offsite": 10040,
 }
 MIB = 1024 * 1024
 NANO = 1_000_000_000

@@ -18,6 +18,7 @@ from infra.config import (
     DatabaseConfig,
     Limits,
     NetworkConfig,
+    OffsiteRepository,
     Reservations,
     RotationConfig,
     TlsConfig,
@@ -69,24 +70,50 @@ def _of(records: list[RecordedResource], type_: str) -> dict[str, RecordedResour
 
 @pytest.mark.parametrize("encrypted", [True, False])
 def test_networks_component(encrypted: bool) -> None:
-    records, outputs = record(
-        lambda: {"edge": Networks("networks", NAMING, NetworkConfig(encrypted=encrypted)).edge.name}
-    )
+    def build() -> dict[str, Any]:
+        component = Networks("networks", NAMING, NetworkConfig(encrypted=encrypted))
+        assert component.egress is None  # only an off-host repository in S3 needs a way out
+        return {"edge": component.edge.name, "offsite": component.offsite.name}
+
+    records, outputs = record(build)
     assert [r.type for r in records].count("pap:platform:Networks") == 1
     networks = {name: inputs(r) for name, r in _of(records, NETWORK).items()}
     assert {name: values["internal"] for name, values in networks.items()} == {
         "pap-unit-edge": False,
         "pap-unit-app": True,
         "pap-unit-data": True,
+        "pap-unit-offsite": True,
     }
     assert {values["driver"] for values in networks.values()} == {"overlay"}
     assert {values["attachable"] for values in networks.values()} == {False}
     expected = {"encrypted": ""} if encrypted else None
     assert networks["pap-unit-app"].get("options") == expected
     assert networks["pap-unit-data"].get("options") == expected
+    assert networks["pap-unit-offsite"].get("options") == expected
     assert networks["pap-unit-edge"].get("options") is None
     assert all(r.parent.endswith("pap:platform:Networks::networks") for r in records if r.type == NETWORK)
-    assert outputs == {"edge": "pap-unit-edge"}
+    assert outputs == {"edge": "pap-unit-edge", "offsite": "pap-unit-offsite"}
+
+
+def test_networks_component_with_offsite_egress() -> None:
+    def build() -> dict[str, Any]:
+        component = Networks("networks", NAMING, NetworkConfig(encrypted=True), offsite_egress=True)
+        assert component.egress is not None
+        return {"egress": component.egress.name}
+
+    records, outputs = record(build)
+    networks = {name: inputs(r) for name, r in _of(records, NETWORK).items()}
+    assert {name: values["internal"] for name, values in networks.items()} == {
+        "pap-unit-edge": False,
+        "pap-unit-app": True,
+        "pap-unit-data": True,
+        "pap-unit-offsite": True,
+        "pap-unit-egress": False,  # a way out to the bucket's endpoint
+    }
+    egress = networks["pap-unit-egress"]
+    assert (egress["driver"], egress["attachable"], egress.get("options")) == ("overlay", False, None)
+    assert networks["pap-unit-offsite"].get("options") == {"encrypted": ""}
+    assert outputs == {"egress": "pap-unit-egress"}
 
 
 def test_first_subnet() -> None:
@@ -250,17 +277,28 @@ def test_secrets_component_declares_a_swarm_secret_per_credential() -> None:
     assert keepers["secrets-database-password"] is None
 
 
-def test_backup_component_alone() -> None:
-    from infra.backup import Backup
+def _backup_components(config: BackupConfig) -> tuple[list[RecordedResource], dict[str, Any]]:
+    """Networks, secrets, the pgBackRest archive, the database and the two repositories, and nothing else."""
+    from infra.backup import Archive, Backup
     from infra.database import Database
 
     def build() -> dict[str, Any]:
         networks = Networks("networks", NAMING, NetworkConfig())
         secrets = Secrets("secrets", NAMING, RotationConfig(), with_admin=False)
+        archive = Archive(
+            "archive",
+            naming=NAMING,
+            config=config,
+            tls_config=TlsConfig(),
+            superuser="owner",
+            secrets=secrets,
+        )
         database = Database(
             "database",
             naming=NAMING,
-            database=DatabaseConfig(),
+            database=DatabaseConfig(user="owner", name="analytics"),
+            backup=config,
+            archive=archive.database,
             image="sha256:" + "b" * 64,
             secrets=secrets,
             networks=networks,
@@ -268,20 +306,134 @@ def test_backup_component_alone() -> None:
         backup = Backup(
             "backup",
             naming=NAMING,
-            config=BackupConfig(interval_hours=6, keep_count=3, keep_days=2, drill_interval_hours=24),
-            image="sha256:" + "c" * 64,
+            config=config,
+            image="sha256:" + "b" * 64,
+            archive=archive,
             database=database,
-            secrets=secrets,
             networks=networks,
         )
-        return {"volume": backup.volume.name, "service": backup.service.name}
+        return {
+            "volume": backup.volume.name,
+            "service": backup.service.name,
+            "offsiteVolume": backup.offsite_volume.name,
+            "offsiteService": backup.offsite_service.name,
+        }
 
-    records, outputs = record(build)
-    service = _of(records, SERVICE)["pap-unit-backup"]
-    environment = inputs(service)["taskSpec"]["containerSpec"]["env"]
-    assert environment["BACKUP_INTERVAL_SECONDS"] == "21600"
-    assert environment["RESTORE_DRILL_INTERVAL_SECONDS"] == "86400"
-    assert (environment["BACKUP_KEEP_COUNT"], environment["BACKUP_KEEP_DAYS"]) == ("3", "2")
-    assert _of(records, SERVICE)["pap-unit-db"].urn in service.dependencies
-    assert service.parent.endswith("pap:platform:Backup::backup")
-    assert outputs == {"volume": "pap-unit-backups", "service": "pap-unit-backup"}
+    return record(build)
+
+
+def test_backup_component_alone() -> None:
+    config = BackupConfig(
+        archive_timeout_seconds=30,
+        full_interval_hours=48,
+        diff_interval_hours=12,
+        retention_full=3,
+        retention_diff=5,
+        verify_interval_hours=6,
+        drill_interval_hours=24,
+        offsite=OffsiteRepository(placement="node.labels.vault == true"),
+        limits=Limits(memory_mb=384, cpus=0.75),
+    )
+    records, outputs = _backup_components(config)
+    assert outputs == {
+        "volume": "pap-unit-backups",
+        "service": "pap-unit-backup",
+        "offsiteVolume": "pap-unit-backups-offsite",
+        "offsiteService": "pap-unit-backup-offsite",
+    }
+    services = _of(records, SERVICE)
+    local, offsite = services["pap-unit-backup"], services["pap-unit-backup-offsite"]
+    schedule = {
+        "PGBACKREST_STANZA": "pap",
+        "PAP_FULL_INTERVAL_SECONDS": "172800",
+        "PAP_DIFF_INTERVAL_SECONDS": "43200",
+        "PAP_VERIFY_INTERVAL_SECONDS": "21600",
+        "PGBACKREST_CONFIG": "/run/pap/pgbackrest.conf",
+        "PGBACKREST_CONFIG_INCLUDE_PATH": "/run/secrets/pgbackrest",
+        "POSTGRES_DB": "analytics",
+    }
+    # The restore drill runs on the local repository's host only.
+    assert inputs(local)["taskSpec"]["containerSpec"]["env"] == {
+        **schedule,
+        "PAP_REPO": "1",
+        "PAP_DRILL_INTERVAL_SECONDS": "86400",
+    }
+    assert inputs(offsite)["taskSpec"]["containerSpec"]["env"] == {
+        **schedule,
+        "PAP_REPO": "2",
+        "PAP_DRILL_INTERVAL_SECONDS": "0",
+    }
+    for service in (local, offsite):
+        task = inputs(service)["taskSpec"]
+        assert task["containerSpec"]["args"] == ["pap-repository", "run"], service.name
+        assert task["containerSpec"]["image"] == "sha256:" + "b" * 64, service.name  # the database image
+        assert task["containerSpec"]["user"] == "10040:0", service.name
+        assert task["resources"]["limits"] == {"memoryBytes": 384 * 1024 * 1024, "nanoCpus": 750_000_000}
+        assert services["pap-unit-db"].urn in service.dependencies, service.name
+        assert service.parent.endswith("pap:platform:Backup::backup"), service.name
+    assert inputs(local)["taskSpec"]["placement"] == {"constraints": ["node.labels.pap.data == true"]}
+    assert inputs(offsite)["taskSpec"]["placement"] == {"constraints": ["node.labels.vault == true"]}
+    assert inputs(local)["taskSpec"]["networksAdvanceds"] == [
+        {"name": "pap-unit-data", "aliases": ["backup"]}
+    ]
+    assert inputs(offsite)["taskSpec"]["networksAdvanceds"] == [
+        {"name": "pap-unit-offsite", "aliases": ["backup-offsite"]}
+    ]
+    database = inputs(services["pap-unit-db"])["taskSpec"]["containerSpec"]
+    assert "archive_timeout=30s" in database["args"]
+    # The superuser pgBackRest logs in as is the stack's database owner, on every host.
+    for config_name in ("pap-unit-pgbackrest-database", "pap-unit-pgbackrest-backup"):
+        (config,) = [r for r in records if r.type == SERVICE_CONFIG and r.name == config_name]
+        assert "pg1-user=owner" in base64.b64decode(inputs(config)["data"]).decode().splitlines()
+
+
+def test_archive_component_declares_its_material_under_itself() -> None:
+    records, _ = _backup_components(BackupConfig())
+    archive = [r for r in records if r.parent.endswith("pap:platform:BackupArchive::archive")]
+    by_type: dict[str, set[str]] = {}
+    for resource in archive:
+        by_type.setdefault(resource.type, set()).add(resource.name)
+    assert by_type == {
+        "tls:index/privateKey:PrivateKey": {
+            "archive-ca-key",
+            "archive-database-key",
+            "archive-backup-key",
+            "archive-backup-offsite-key",
+        },
+        "tls:index/selfSignedCert:SelfSignedCert": {"archive-ca"},
+        "tls:index/certRequest:CertRequest": {
+            "archive-database-csr",
+            "archive-backup-csr",
+            "archive-backup-offsite-csr",
+        },
+        "tls:index/locallySignedCert:LocallySignedCert": {
+            "archive-database",
+            "archive-backup",
+            "archive-backup-offsite",
+        },
+        "random:index/randomPassword:RandomPassword": {
+            "archive-repo1-cipher-pass",
+            "archive-repo2-cipher-pass",
+        },
+        SERVICE_CONFIG: {
+            "pap-unit-pgbackrest-ca",
+            "pap-unit-pgbackrest-database",
+            "pap-unit-pgbackrest-database-cert",
+            "pap-unit-pgbackrest-backup",
+            "pap-unit-pgbackrest-backup-cert",
+            "pap-unit-pgbackrest-backup-offsite",
+            "pap-unit-pgbackrest-backup-offsite-cert",
+        },
+        SECRET: {
+            "pap-unit-pgbackrest-database-key",
+            "pap-unit-pgbackrest-backup-key",
+            "pap-unit-pgbackrest-backup-offsite-key",
+            "pap-unit-pgbackrest-repo1",
+            "pap-unit-pgbackrest-repo2",
+            "pap-unit-pgpass",
+        },
+    }
+    passphrases = [r for r in archive if r.name.endswith("-cipher-pass")]
+    assert all((inputs(p)["length"], inputs(p)["special"]) == (48, False) for p in passphrases)
+    # Every secret's data is a Pulumi secret (the keys, the includes, the pgpass): encrypted in the state.
+    assert all(is_secret_value(r.inputs["data"]) for r in archive if r.type == SECRET)

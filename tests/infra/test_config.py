@@ -25,7 +25,18 @@ def test_stack_files_differ_where_the_issue_says() -> None:
     prod = validate_stack_config("prod", stack_config("prod"), frozenset())
     assert (dev.backend.replicas, prod.backend.replicas) == (1, 3)
     assert (dev.web.replicas, prod.web.replicas) == (1, 2)
-    assert (dev.backup.interval_hours, prod.backup.interval_hours) == (24, 6)
+    # pgBackRest: WAL switched every 10 s (dev) / 60 s (prod) while there are writes; a weekly full in both,
+    # a differential daily (dev) / every 6 h (prod); prod keeps four weeks of fulls and drills weekly.
+    assert (dev.backup.archive_timeout_seconds, prod.backup.archive_timeout_seconds) == (10, 60)
+    assert (dev.backup.full_interval_hours, prod.backup.full_interval_hours) == (168, 168)
+    assert (dev.backup.diff_interval_hours, prod.backup.diff_interval_hours) == (24, 6)
+    assert (dev.backup.retention_full, prod.backup.retention_full) == (2, 4)
+    assert (dev.backup.retention_diff, prod.backup.retention_diff) == (7, 28)
+    assert (dev.backup.verify_interval_hours, prod.backup.verify_interval_hours) == (24, 24)
+    assert (dev.backup.drill_interval_hours, prod.backup.drill_interval_hours) == (0, 168)
+    for config in (dev, prod):
+        assert config.backup.offsite.type == "posix" and config.backup.offsite.s3 is None
+        assert config.backup.offsite.placement == "node.labels.pap.offsite == true"
     assert str(dev.proxy.bind_address) == "127.0.0.1"
     assert dev.builds_app_images and not prod.builds_app_images
     # Side by side on one engine: no shared published port.
@@ -41,6 +52,15 @@ def test_defaults_match_the_issue() -> None:
     assert (config.tls.validity_days, config.tls.early_renewal_days) == (90, 30)
     assert config.tls.profile == "intermediate"
 
+
+# An S3-compatible bucket as the off-host repository (the key pair is a test value).
+S3 = {
+    "bucket": "pap-backups",
+    "endpoint": "s3.eu-central-1.example.com",
+    "region": "eu-central-1",
+    "key": "AKIATESTKEY",
+    "keySecret": "test-key-secret-9b1e",
+}
 
 BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
     (
@@ -89,9 +109,131 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
         ["database.limits.memoryMb", "32"],
     ),
     (
-        "backup interval",
-        {"backup": {"intervalHours": 0}},
-        ["backup.intervalHours", "greater than or equal to 1"],
+        "the pg_dump schedule's interval is gone",
+        {"backup": {"intervalHours": 6}},
+        [
+            "presentation-analytics:backup.intervalHours",
+            "unknown key",
+            "allowed keys here: archiveQueueMaxMb, archiveTimeoutSeconds, diffIntervalHours, "
+            "drillIntervalHours, fullIntervalHours, limits, offsite, reservations, retentionDiff, "
+            "retentionFull, verifyIntervalHours",
+        ],
+    ),
+    (
+        "the pg_dump retention is gone",
+        {"backup": {"keepCount": 28, "keepDays": 30}},
+        [
+            "presentation-analytics:backup.keepCount: unknown key",
+            "presentation-analytics:backup.keepDays: unknown key",
+            "retentionFull",
+        ],
+    ),
+    (
+        "differential less often than full",
+        {"backup": {"fullIntervalHours": 24, "diffIntervalHours": 48}},
+        [
+            "stack 'prod': presentation-analytics:backup: ",
+            "diffIntervalHours (48) must not exceed fullIntervalHours (24)",
+        ],
+    ),
+    (
+        "archive timeout",
+        {"backup": {"archiveTimeoutSeconds": 0}},
+        ["backup.archiveTimeoutSeconds", "greater than or equal to 1", "(got 0)"],
+    ),
+    (
+        "archive timeout too long",
+        {"backup": {"archiveTimeoutSeconds": 7200}},
+        ["backup.archiveTimeoutSeconds", "less than or equal to 3600", "(got 7200)"],
+    ),
+    (
+        "archive queue too small",
+        {"backup": {"archiveQueueMaxMb": 63}},
+        ["presentation-analytics:backup.archiveQueueMaxMb", "greater than or equal to 64", "(got 63)"],
+    ),
+    (
+        "archive queue too large",
+        {"backup": {"archiveQueueMaxMb": 1048577}},
+        [
+            "presentation-analytics:backup.archiveQueueMaxMb",
+            "less than or equal to 1048576",
+            "(got 1048577)",
+        ],
+    ),
+    (
+        "archive queue not a number",
+        {"backup": {"archiveQueueMaxMb": "4GB"}},
+        ["presentation-analytics:backup.archiveQueueMaxMb", "valid integer", "'4GB'"],
+    ),
+    (
+        "full interval",
+        {"backup": {"fullIntervalHours": 0}},
+        ["backup.fullIntervalHours", "greater than or equal to 1"],
+    ),
+    (
+        "no full kept",
+        {"backup": {"retentionFull": 0}},
+        ["backup.retentionFull", "greater than or equal to 1"],
+    ),
+    (
+        "verify interval",
+        {"backup": {"verifyIntervalHours": 0}},
+        ["backup.verifyIntervalHours", "greater than or equal to 1"],
+    ),
+    (
+        "negative drill interval",
+        {"backup": {"drillIntervalHours": -1}},
+        ["backup.drillIntervalHours", "(got -1)"],
+    ),
+    (
+        "offsite type",
+        {"backup": {"offsite": {"type": "nfs"}}},
+        ["presentation-analytics:backup.offsite.type", "'posix' or 's3'", "'nfs'"],
+    ),
+    (
+        "s3 without its settings",
+        {"backup": {"offsite": {"type": "s3"}}},
+        [
+            "stack 'prod': presentation-analytics:backup.offsite: ",
+            "type 's3' needs s3.bucket, s3.endpoint, s3.region, s3.key and s3.keySecret",
+        ],
+    ),
+    (
+        "s3 settings with posix",
+        {"backup": {"offsite": {"s3": S3}}},
+        [
+            "stack 'prod': presentation-analytics:backup.offsite: ",
+            "s3 settings are only read with type 's3' (type is 'posix')",
+        ],
+    ),
+    (
+        "s3 without its key secret",
+        {"backup": {"offsite": {"type": "s3", "s3": {k: v for k, v in S3.items() if k != "keySecret"}}}},
+        ["presentation-analytics:backup.offsite.s3.keySecret", "Field required"],
+    ),
+    (
+        "typo under s3",
+        {"backup": {"offsite": {"type": "s3", "s3": {**S3, "secretKey": "x"}}}},
+        [
+            "presentation-analytics:backup.offsite.s3.secretKey",
+            "unknown key",
+            "allowed keys here: bucket, endpoint, key, keySecret, region, uriStyle",
+        ],
+    ),
+    (
+        "s3 bucket name",
+        {"backup": {"offsite": {"type": "s3", "s3": {**S3, "bucket": "Bad_Bucket"}}}},
+        ["backup.offsite.s3.bucket", "pattern", "'Bad_Bucket'"],
+    ),
+    (
+        "s3 uri style",
+        {"backup": {"offsite": {"type": "s3", "s3": {**S3, "uriStyle": "virtual"}}}},
+        ["backup.offsite.s3.uriStyle", "'host' or 'path'", "'virtual'"],
+    ),
+    (
+        "offsite placement",
+        {"backup": {"offsite": {"placement": "anywhere"}}},
+        ["backup.offsite.placement", "pattern", "'anywhere'"],
     ),
     ("pinned image", {"promotion": {"pinnedImage": "pap:latest"}}, ["promotion.pinnedImage", "sha256"]),
     (
@@ -247,6 +389,70 @@ def test_provided_certificate_must_be_secret() -> None:
     with pytest.raises(ConfigError, match=r"tls\.providedCertificate: holds a private key.*--secret"):
         validate_stack_config("prod", raw, frozenset())
     assert validate_stack_config("prod", raw, frozenset({"tls"})).tls.provided_certificate is not None
+
+
+def test_s3_offsite_repository_must_be_secret() -> None:
+    """The access key pair sits in backup.offsite.s3: stored in the clear in the stack file, it would be in
+    git. The whole `backup` key must be secret config (Pulumi marks the top-level key secret)."""
+    raw = stack_config("prod", {"backup": {"offsite": {"type": "s3", "s3": S3}}})
+    with pytest.raises(ConfigError) as raised:
+        validate_stack_config("prod", raw, frozenset())
+    message = str(raised.value)
+    assert "stack 'prod': presentation-analytics:backup.offsite.s3: " in message
+    assert "must be set as a secret" in message and "--secret" in message
+    assert S3["keySecret"] not in message and S3["key"] not in message  # the message never repeats them
+    with pytest.raises(ConfigError, match=r"backup\.offsite\.s3"):
+        validate_stack_config("prod", raw, frozenset({"tls"}))  # another key's secrecy does not count
+    config = validate_stack_config("prod", raw, frozenset({"backup"}))
+    assert config.backup.offsite.type == "s3"
+    s3 = config.backup.offsite.s3
+    assert s3 is not None
+    assert (s3.bucket, s3.endpoint, s3.region, s3.uri_style) == (
+        "pap-backups",
+        "s3.eu-central-1.example.com",
+        "eu-central-1",
+        "host",  # the default
+    )
+    assert (s3.key, s3.key_secret) == ("AKIATESTKEY", "test-key-secret-9b1e")
+
+
+def test_posix_offsite_needs_no_secret_config() -> None:
+    raw = stack_config("prod", {"backup": {"offsite": {"placement": "node.labels.vault != false"}}})
+    config = validate_stack_config("prod", raw, frozenset())
+    assert config.backup.offsite.type == "posix"
+    assert config.backup.offsite.placement == "node.labels.vault != false"
+
+
+def test_backup_defaults() -> None:
+    backup = StackConfig().backup
+    assert backup.model_dump(exclude={"limits", "reservations", "offsite"}) == {
+        "archive_timeout_seconds": 60,
+        "archive_queue_max_mb": 4096,
+        "full_interval_hours": 168,
+        "diff_interval_hours": 24,
+        "retention_full": 2,
+        "retention_diff": 7,
+        "verify_interval_hours": 24,
+        "drill_interval_hours": 0,
+    }
+    assert backup.offsite.model_dump() == {
+        "type": "posix",
+        "placement": "node.labels.pap.offsite == true",
+        "s3": None,
+    }
+    # Equal intervals are allowed: every backup a full.
+    equal = validate_stack_config(
+        "prod",
+        stack_config("prod", {"backup": {"fullIntervalHours": 6, "diffIntervalHours": 6}}),
+        frozenset(),
+    )
+    assert (equal.backup.full_interval_hours, equal.backup.diff_interval_hours) == (6, 6)
+
+
+@pytest.mark.parametrize("queue_mb", [64, 1048576])
+def test_archive_queue_bounds_are_inclusive(queue_mb: int) -> None:
+    raw = stack_config("prod", {"backup": {"archiveQueueMaxMb": queue_mb}})
+    assert validate_stack_config("prod", raw, frozenset()).backup.archive_queue_max_mb == queue_mb
 
 
 def test_cli_string_values_are_coerced() -> None:

@@ -8,19 +8,13 @@ provider's `uploads` write them (root-owned, secrets 0440).
 from __future__ import annotations
 
 import datetime
-import hashlib
-import io
-import json
 import re
 import ssl
-import tarfile
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
@@ -39,15 +33,16 @@ from tests.dockerkit import (
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
-IMAGES = {"postgres": 10010, "redis": 10020, "nginx": 10030, "backup": 10040}
+# The backup repositories run the postgres image (pgBackRest beside PostgreSQL) as their own user; what they
+# do is tested end to end (tests/e2e/test_70_recovery.py).
+IMAGES = {"postgres": 10010, "redis": 10020, "nginx": 10030}
+REPOSITORY_USER = "10040:0"
 DB_USER = "pap"
 DB_NAME = "pap"
 DB_PASSWORD = "correct-horse-battery-staple-1"  # a test secret; the stack generates its own
 APP_USER = "pap_app"
 APP_PASSWORD = "app-role-test-password-5d2c"
 REDIS_PASSWORD = "redis-test-password-7f3a"
-TABLE_ROWS = 500
-DUMP_NAME = re.compile(rf"^{DB_NAME}-\d{{8}}T\d{{6}}Z\.dump$")
 
 
 @pytest.fixture(scope="session")
@@ -191,7 +186,7 @@ def psql_from_another_container(
     kit: DockerKit, images: dict[str, BuiltImage], database: Database, network: str, password: str
 ) -> tuple[int, str]:
     return kit.oneshot(
-        images["backup"],
+        images["postgres"],
         [
             "-X",
             "-A",
@@ -201,7 +196,7 @@ def psql_from_another_container(
             "WHERE name = 'password_encryption')",
         ],
         entrypoint=["psql"],
-        user=user_of("backup"),
+        user=REPOSITORY_USER,  # a client in another container, as the repositories' user
         network=network,
         environment={
             "PGHOST": database.host,
@@ -246,6 +241,22 @@ def test_postgres_runs_queries_without_the_jit_libraries(database: Database) -> 
     assert database.sql("SET jit_above_cost = 0; SELECT sum(g) FROM generate_series(1, 1000) g") == "500500"
 
 
+def test_postgres_image_carries_pgbackrest_for_the_repository_user(
+    kit: DockerKit, images: dict[str, BuiltImage]
+) -> None:
+    """The backup repositories run this image as 10040:0: their user exists, owns the repository path
+    alone, and finds pgBackRest and pap-repository."""
+    script = (
+        "stat -c '%u:%g %a' /var/lib/pgbackrest && id -un && pgbackrest version && command -v pap-repository"
+    )
+    code, output = kit.oneshot(images["postgres"], ["-c", script], entrypoint=["sh"], user=REPOSITORY_USER)
+    assert code == 0, output
+    lines = output.strip().splitlines()
+    assert lines[:2] == ["10040:0 700", "pap-backup"], output
+    assert re.fullmatch(r"pgBackRest 2\.\d+(\.\d+)?", lines[2]), output
+    assert lines[3] == "/usr/local/bin/pap-repository", output
+
+
 def as_app(database: Database, statement: str) -> tuple[int, str]:
     return database.sql_as(APP_USER, APP_PASSWORD, statement)
 
@@ -265,8 +276,7 @@ def test_postgres_app_role_is_an_unprivileged_login(database: Database) -> None:
 
 @pytest.fixture
 def owner_table(database: Database) -> Iterator[str]:
-    """A table the owner creates after init (as the migrations do), dropped again: the backup tests count
-    the database's tables."""
+    """A table the owner creates after init (as the migrations do), dropped again."""
     database.sql("CREATE TABLE app_rows (id serial PRIMARY KEY, note text NOT NULL)")
     yield "app_rows"
     database.sql("DROP TABLE IF EXISTS app_rows")
@@ -506,263 +516,3 @@ def test_nginx_redirect_port_and_healthcheck(nginx: tuple[Container, bytes]) -> 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: object, **kwargs: object) -> None:
         return None
-
-
-# ---------------------------------------------------------------- backup
-
-
-@dataclass
-class Backups:
-    container: Container
-    database: Database
-    files_volume: str
-
-    def run(self, *arguments: str, **environment: str) -> tuple[int, str]:
-        return exec_in(self.container, ["pap-backup", *arguments], environment=environment)
-
-    def shell(self, script: str) -> str:
-        code, output = exec_in(self.container, ["sh", "-c", script])
-        assert code == 0, output
-        return output
-
-    def files(self) -> list[str]:
-        return sorted(self.shell("ls -A /backups").split())
-
-    def dumps(self) -> list[str]:
-        return [name for name in self.files() if DUMP_NAME.match(name)]
-
-    def status(self) -> dict[str, Any]:
-        return json.loads(self.shell("cat /backups/status.json"))
-
-    def read(self, path: str) -> bytes:
-        stream, _ = self.container.get_archive(path)
-        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
-            member = archive.extractfile(archive.getmembers()[0])
-            assert member is not None
-            return member.read()
-
-
-def table_fingerprint(database: Database, name: str = DB_NAME) -> tuple[str, str]:
-    """(row count, md5 of every row in order): equal fingerprints mean equal content."""
-    output = database.sql(
-        "SELECT count(*) || ' ' || md5(coalesce(string_agg(s::text, ',' ORDER BY id), '')) FROM slides s",
-        name,
-    )
-    count, digest = output.split()
-    return count, digest
-
-
-@pytest.fixture(scope="session")
-def backups(kit: DockerKit, images: dict[str, BuiltImage], database: Database, data_network: str) -> Backups:
-    database.sql(
-        "CREATE TABLE IF NOT EXISTS slides (id integer PRIMARY KEY, title text NOT NULL, seen timestamptz);"  # noqa: S608
-        "INSERT INTO slides SELECT g, 'slide ' || g, now() - g * interval '1 minute' "
-        f"FROM generate_series(1, {TABLE_ROWS}) g "
-        "ON CONFLICT DO NOTHING;"
-        "CREATE TABLE IF NOT EXISTS feedback (id serial PRIMARY KEY, rating int);"
-        "INSERT INTO feedback (rating) SELECT g % 5 + 1 FROM generate_series(1, 42) g;"
-    )
-    pgpass = f"{database.host}:5432:*:{DB_USER}:{DB_PASSWORD}\n".encode()
-    files = seeded_volume(
-        kit,
-        images["backup"],
-        "backup-files",
-        [SeedFile("/run/pap/secrets/pgpass", pgpass)],
-        user_of("backup"),
-    )
-    container = kit.run(
-        images["backup"],
-        "backup",
-        user=user_of("backup"),
-        environment={
-            "PGHOST": database.host,
-            "PGPORT": "5432",
-            "PGDATABASE": DB_NAME,
-            "PGUSER": DB_USER,
-            "BACKUP_INTERVAL_SECONDS": "3600",
-            "BACKUP_KEEP_COUNT": "3",
-            "BACKUP_KEEP_DAYS": "7",
-        },
-        volumes={files: "/run/pap", kit.volume("backups"): "/backups"},
-        network=data_network,
-        # The image's own check, probed more often than its 60 s interval so the test does not wait minutes.
-        healthcheck={
-            "test": ["CMD", "pap-healthcheck"],
-            "interval": 2_000_000_000,
-            "timeout": 10_000_000_000,
-            "retries": 2,
-            "start_period": 60_000_000_000,
-        },
-    )
-    return Backups(container=container, database=database, files_volume=files)
-
-
-def test_backup_loop_takes_a_backup_at_start_and_is_healthy(backups: Backups) -> None:
-    wait_for_health(backups.container, timeout=60)
-    status = backups.status()
-    assert status["last_backup"]["result"] == "success", status
-    assert status["last_success"]["file"] in backups.dumps()
-
-
-def test_once_writes_a_dump_its_checksum_and_status(backups: Backups) -> None:
-    before = set(backups.dumps())
-    code, output = backups.run("once")
-    assert code == 0, output
-    new = sorted(set(backups.dumps()) - before)
-    assert len(new) == 1, (before, backups.files())
-    name = new[0]
-    dump = backups.read(f"/backups/{name}")
-    assert dump.startswith(b"PGDMP"), "not a pg_dump custom-format archive"
-    digest = hashlib.sha256(dump).hexdigest()
-    assert backups.read(f"/backups/{name}.sha256").decode() == f"{digest}  {name}\n"
-    status = backups.status()["last_backup"]
-    assert status["result"] == "success"
-    assert (status["file"], status["size_bytes"], status["sha256"]) == (name, len(dump), digest)
-    assert status["duration_seconds"] >= 0 and status["error"] is None
-    counts = backups.read(f"/backups/{name}.counts").decode()
-    assert f"public.slides\t{TABLE_ROWS}" in counts.splitlines()
-    assert not [f for f in backups.files() if f.endswith(".partial")]
-    code, listing = backups.run("list")
-    assert name in listing
-
-
-def test_retention_deletes_only_old_dumps_of_its_own_pattern(backups: Backups) -> None:
-    old = [f"{DB_NAME}-20200101T000000Z.dump", f"{DB_NAME}-20200102T000000Z.dump"]
-    strangers = [
-        "other-20200101T000000Z.dump",
-        f"{DB_NAME}-notes.txt",
-        f"{DB_NAME}-20200101T000000Z.dump.keep",
-        f"x{DB_NAME}-20200101T000000Z.dump",
-    ]
-    backups.shell(
-        "cd /backups && for f in " + " ".join(old + strangers) + "; do echo old >$f; done && "
-        f"for f in {' '.join(old)}; do echo 'x  '$f >$f.sha256; done"
-    )
-    for _ in range(4):
-        code, output = backups.run("once")
-        assert code == 0, output
-    files = backups.files()
-    dumps = backups.dumps()
-    assert len(dumps) == 3, files  # BACKUP_KEEP_COUNT
-    assert not set(old) & set(files) and not {f"{name}.sha256" for name in old} & set(files), files
-    assert set(strangers) <= set(files), "retention deleted a file that is not one of its dumps"
-    for name in dumps:
-        assert {f"{name}.sha256", f"{name}.counts"} <= set(files)
-
-
-def test_retention_never_deletes_the_newest_dump(backups: Backups) -> None:
-    ghost = ["ghost-20200101T000000Z.dump", "ghost-20200301T000000Z.dump"]
-    backups.shell("cd /backups && for f in " + " ".join(ghost) + "; do echo old >$f; done")
-    code, output = backups.run("prune", PGDATABASE="ghost", BACKUP_KEEP_COUNT="0", BACKUP_KEEP_DAYS="1")
-    assert code == 0, output
-    files = backups.files()
-    assert ghost[1] in files and ghost[0] not in files, files
-    backups.shell(f"rm /backups/{ghost[1]}")
-
-
-def test_restore_brings_deleted_rows_back(backups: Backups) -> None:
-    original = table_fingerprint(backups.database)
-    code, output = backups.run("once")
-    assert code == 0, output
-    backups.database.sql(
-        "DELETE FROM slides WHERE id % 5 = 0; UPDATE slides SET title = 'changed' WHERE id = 1"
-    )
-    assert table_fingerprint(backups.database) != original
-    code, output = backups.run("restore", "latest")
-    assert code == 0, output
-    assert table_fingerprint(backups.database) == original
-    assert backups.status()["last_restore"]["result"] == "success"
-    # Into another database, created for the purpose, leaving the live one alone.
-    code, output = backups.run("restore", "latest", "--target-db", "pap_copy")
-    assert code == 0, output
-    assert table_fingerprint(backups.database, "pap_copy") == original
-    backups.database.sql("DROP DATABASE pap_copy", "postgres")
-
-
-def test_drill_restores_into_a_scratch_database_and_compares_counts(backups: Backups) -> None:
-    code, output = backups.run("drill")
-    assert code == 0, output
-    drill = backups.status()["last_drill"]
-    assert drill["result"] == "success", drill
-    assert drill["file"] == backups.dumps()[-1]
-    assert drill["tables"] == 2 and drill["mismatches"] == []
-    assert (
-        backups.database.sql("SELECT count(*) FROM pg_database WHERE datname = 'pap_drill'", "postgres")
-        == "0"
-    )
-
-
-def test_drill_fails_on_a_corrupted_dump_and_on_wrong_counts(backups: Backups) -> None:
-    code, output = backups.run("once")
-    assert code == 0, output
-    newest = backups.dumps()[-1]
-    path = f"/backups/{newest}"
-    # Row counts that do not match what the dump restores: the comparison must notice.
-    backups.shell(
-        f"cp {path}.counts /tmp/counts && "
-        f"sed 's/^public.feedback\t.*/public.feedback\t41/' /tmp/counts >{path}.counts"
-    )
-    code, output = backups.run("drill")
-    assert code != 0, output
-    drill = backups.status()["last_drill"]
-    assert drill["result"] == "failure"
-    assert drill["mismatches"] == [{"table": "public.feedback", "expected": "41", "restored": "42"}], drill
-    # Flipped bytes: the checksum refuses the dump before anything is restored, and restore refuses it too.
-    backups.shell(f"printf 'garbage' | dd of={path} bs=1 seek=200 conv=notrunc 2>/dev/null")
-    code, output = backups.run("drill")
-    assert code != 0 and "checksum mismatch" in output, output
-    assert backups.status()["last_drill"]["result"] == "failure"
-    before = table_fingerprint(backups.database)
-    code, output = backups.run("restore", newest)
-    assert code != 0 and "checksum mismatch" in output, output
-    assert table_fingerprint(backups.database) == before
-    # A truncated dump with a matching checksum: pg_restore itself fails, inside its single transaction.
-    backups.shell(
-        f"head -c 2000 {path} >/tmp/short && cp /tmp/short {path} && "
-        f"cd /backups && sha256sum {newest} >{newest}.sha256"
-    )
-    code, output = backups.run("drill")
-    assert code != 0, output
-    assert backups.status()["last_drill"]["result"] == "failure"
-    assert (
-        backups.database.sql("SELECT count(*) FROM pg_database WHERE datname = 'pap_drill'", "postgres")
-        == "0"
-    )
-    backups.shell(f"rm {path} {path}.sha256 {path}.counts")
-
-
-def test_loop_with_drills_backs_up_and_drills_at_start(
-    kit: DockerKit, images: dict[str, BuiltImage], backups: Backups, data_network: str
-) -> None:
-    container = kit.run(
-        images["backup"],
-        "backup-drills",
-        user=user_of("backup"),
-        environment={
-            "PGHOST": backups.database.host,
-            "PGDATABASE": DB_NAME,
-            "PGUSER": DB_USER,
-            "BACKUP_INTERVAL_SECONDS": "3600",
-            "RESTORE_DRILL_INTERVAL_SECONDS": "3600",
-        },
-        volumes={
-            backups.files_volume: "/run/pap",  # the same pgpass
-            kit.volume("backups-drills"): "/backups",
-        },
-        network=data_network,
-    )
-    status: dict[str, Any] = {}
-    for _ in range(60):
-        _, output = exec_in(container, ["sh", "-c", "cat /backups/status.json 2>/dev/null || echo '{}'"])
-        status = json.loads(output)
-        if "last_drill" in status:
-            break
-        time.sleep(1)
-    assert status.get("last_backup", {}).get("result") == "success", status
-    assert status.get("last_drill", {}).get("result") == "success", status
-    # bash as PID 1 has no default signal handling: the loop must stop at once on `docker stop`.
-    started = time.monotonic()
-    container.stop(timeout=20)
-    container.reload()
-    assert time.monotonic() - started < 10
-    assert container.attrs["State"]["ExitCode"] == 0, container.logs().decode()

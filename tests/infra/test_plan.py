@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from infra import outputs, plan
+from infra.config import ConfigError
 from infra.plan import record_plan
 from tests.infra.helpers import SECRET, SERVICE, decoded, of_type
 
@@ -50,6 +51,7 @@ def test_every_component_has_its_type_token() -> None:
         "Backend",
         "Proxy",
         "Backup",
+        "BackupArchive",
     }
     assert {f"pap:platform:{thing}" for thing in expected} <= types
 
@@ -64,11 +66,15 @@ def test_outputs_are_the_shared_constants(dev: plan.PlanRun) -> None:
 def test_text_masks_every_secret(dev: plan.PlanRun) -> None:
     text = "\n".join(plan.text_lines(dev))
     secrets = of_type(dev, SECRET)
-    assert len(secrets) == 9
+    assert len(secrets) == 14
     for secret in secrets:
         content = decoded(secret)
         assert content.strip() not in text, secret.name
         assert secret.inputs["data"]["value"] not in text, secret.name  # nor its base64
+        # Nor any value of a multi-line secret (the cipher passphrase of a pgBackRest include, pgpass).
+        for line in content.splitlines():
+            value = line.split("=", 1)[-1].rsplit(":", 1)[-1]
+            assert len(value) < 24 or value not in text, secret.name
     assert "adminPassword: [secret]" in text
     assert "+ docker:index/service:Service  pap-dev-proxy  (parent: proxy)" in text
     assert "+ docker:index/secret:Secret  pap-dev-jwt-key  (parent: secrets)" in text
@@ -120,6 +126,72 @@ def test_unknown_stack_exits_2(tmp_path: Path) -> None:
     result = _cli("--stack", "nosuch", "--output", str(tmp_path / "out.json"))
     assert result.returncode == 2
     assert "Pulumi.nosuch.yaml" in result.stderr
+
+
+NESTED_SECRET_STACK = """\
+config:
+  presentation-analytics:backup:
+    offsite:
+      type: s3
+      s3:
+        bucket: pap-backups
+        endpoint: s3.eu-central-1.example.com
+        region: eu-central-1
+        key:
+          secure: AAABAKeyCiphertext
+        keySecret:
+          secure: AAABASecretCiphertext
+"""
+
+
+def test_nested_secure_values_are_refused_like_top_level_ones(tmp_path: Path) -> None:
+    """`pulumi config set --secret --path backup.offsite.s3.keySecret` stores a nested `secure:` object; the
+    offline plan cannot decrypt it any more than a top-level one, and says so with the value's path (not
+    "Input should be a valid string" from validating the ciphertext object)."""
+    nested = tmp_path / "Pulumi.nested.yaml"
+    nested.write_text(NESTED_SECRET_STACK)
+    with pytest.raises(ConfigError) as raised:
+        plan.read_stack_file("nested", nested)
+    assert str(raised.value) == (
+        "stack 'nested': presentation-analytics:backup.offsite.s3.key, "
+        "presentation-analytics:backup.offsite.s3.keySecret are encrypted (secure:); the offline plan cannot "
+        "decrypt them. Run it with a stack file that keeps secrets out, or use `pulumi preview`."
+    )
+    assert "Ciphertext" not in str(raised.value)
+    top_level = tmp_path / "Pulumi.top.yaml"
+    top_level.write_text("config:\n  presentation-analytics:backup:\n    secure: AAABACiphertext\n")
+    with pytest.raises(ConfigError) as raised:
+        plan.read_stack_file("top", top_level)
+    assert str(raised.value) == (
+        "stack 'top': presentation-analytics:backup is encrypted (secure:); the offline plan cannot decrypt "
+        "it. Run it with a stack file that keeps secrets out, or use `pulumi preview`."
+    )
+    in_list = tmp_path / "Pulumi.list.yaml"
+    in_list.write_text("config:\n  presentation-analytics:tls:\n    ipAddresses:\n      - secure: AAAB\n")
+    with pytest.raises(ConfigError, match=r"^stack 'list': presentation-analytics:tls\.ipAddresses\.0 is "):
+        plan.read_stack_file("list", in_list)
+
+
+def test_nested_secure_value_exits_2_naming_its_path(tmp_path: Path) -> None:
+    stack_file = tmp_path / "Pulumi.nested.yaml"
+    stack_file.write_text(NESTED_SECRET_STACK)
+    result = _cli(
+        "--stack", "nested", "--stack-file", str(stack_file), "--output", str(tmp_path / "out.json")
+    )
+    assert result.returncode == 2
+    assert "presentation-analytics:backup.offsite.s3.keySecret" in result.stderr
+    assert "cannot decrypt" in result.stderr
+    assert "valid string" not in result.stderr
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_a_secret_key_without_secure_values_is_read_as_json(tmp_path: Path) -> None:
+    """Plain nested values pass through as the CLI hands them over (objects as JSON text), not secret."""
+    stack_file = tmp_path / "Pulumi.plain.yaml"
+    stack_file.write_text("config:\n  presentation-analytics:backup:\n    offsite:\n      type: posix\n")
+    config, secret_keys = plan.read_stack_file("plain", stack_file)
+    assert config == {"presentation-analytics:backup": '{"offsite": {"type": "posix"}}'}
+    assert secret_keys == []
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

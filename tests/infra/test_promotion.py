@@ -48,7 +48,7 @@ def test_dev_builds_the_service_and_web_images_and_exports_their_ids(dev: PlanRu
 
 def test_every_image_builds_on_the_configured_base(dev: PlanRun) -> None:
     images = of_type(dev, REMOTE_IMAGE)
-    assert len(images) == 6
+    assert len(images) == 5  # service, web, database (the backup repositories' too), cache, proxy
     for image in images:
         build = inputs(image)["build"]
         assert build["buildArgs"] == {"BASE_IMAGE": "debian:bookworm-slim"}
@@ -60,7 +60,7 @@ def test_prod_deploys_dev_images_through_a_stack_reference(prod: PlanRun) -> Non
     (reference,) = of_type(prod, STACK_REFERENCE)
     assert inputs(reference)["name"] == "organization/presentation-analytics/dev"
     assert not APPLICATION_CONTEXTS & _contexts(prod)
-    assert len(of_type(prod, REMOTE_IMAGE)) == 4
+    assert len(of_type(prod, REMOTE_IMAGE)) == 3  # database, cache, proxy
     assert _images(prod) == {"backend": {DEV_IMAGE}, "migrate": {DEV_IMAGE}, "web": {DEV_WEB_IMAGE}}
     for role in ("backend", "migrate", "web"):
         for service in by_role(prod, role):

@@ -118,7 +118,7 @@ def test_the_program_reads_the_gateway_bridge(stack_outputs_dir: Path) -> None:
     run = _deploy_on(
         {BINDING_OPTION: "127.0.0.1", "com.docker.network.bridge.name": GATEWAY_BRIDGE}, stack_outputs_dir
     )
-    assert len(of_type(run, SERVICE)) == 7
+    assert len(of_type(run, SERVICE)) == 8
 
 
 def test_a_bridge_bound_elsewhere_fails_the_program(stack_outputs_dir: Path) -> None:
@@ -141,4 +141,4 @@ def test_an_engine_without_a_gateway_bridge_fails_the_program(stack_outputs_dir:
 def test_a_bind_address_the_engine_honours_deploys(stack_outputs_dir: Path) -> None:
     with mocked_with(lambda dirs: _GatewayBridgeMocks(dirs, {BINDING_OPTION: "192.0.2.7"})):
         run = run_stack("dev", stack_outputs_dir, {"proxy": {"bindAddress": "192.0.2.7"}})
-    assert len(of_type(run, SERVICE)) == 7
+    assert len(of_type(run, SERVICE)) == 8

@@ -26,6 +26,7 @@ from tests.infra.helpers import (
     SECRET,
     SECRET_FILE_MODE,
     SECRETS_DIR,
+    SERVICE_CONFIG,
     RememberingMocks,
     decoded,
     env,
@@ -43,7 +44,19 @@ from tests.infra.helpers import (
 )
 
 GENERATED = ("database-password", "database-app-password", "redis-password", "jwt-key", "metrics-token")
-DERIVED = ("redis-conf", "pgpass", "tls-key")  # hold a generated value or the TLS private key
+# Hold a generated value or a TLS private key: redis.conf, the database's pgpass (pgBackRest's login), the
+# proxy's key, each pgBackRest host's key, and each repository's secret include (its cipher passphrase).
+DERIVED = (
+    "redis-conf",
+    "pgpass",
+    "tls-key",
+    "pgbackrest-database-key",
+    "pgbackrest-backup-key",
+    "pgbackrest-backup-offsite-key",
+    "pgbackrest-repo1",
+    "pgbackrest-repo2",
+)
+PGBACKREST_KEYS = ("pgbackrest-database-key", "pgbackrest-backup-key", "pgbackrest-backup-offsite-key")
 
 
 @pytest.fixture
@@ -84,13 +97,26 @@ def _secret_values(plan: PlanRun) -> dict[str, str]:
     return {secret_part(secret): decoded(secret) for secret in of_type(plan, SECRET)}
 
 
+def _passphrases(plan: PlanRun) -> dict[int, str]:
+    """Each repository's cipher passphrase, from its secret include (`[global]`, `repoN-cipher-pass=...`)."""
+    values = _secret_values(plan)
+    found = {}
+    for index in (1, 2):
+        lines = values[f"pgbackrest-repo{index}"].splitlines()
+        (line,) = [line for line in lines if line.startswith(f"repo{index}-cipher-pass=")]
+        found[index] = line.split("=", 1)[1]
+    return found
+
+
 def _generated(plan: PlanRun) -> set[str]:
-    """The values the mocks generated for the RandomPasswords, and the TLS private key."""
+    """The values the mocks generated for the RandomPasswords (the cipher passphrases too), and the TLS
+    private keys (the proxy's and pgBackRest's)."""
     values = _secret_values(plan)
     generated = {values[part] for part in GENERATED}
     if "admin-password" in values:
         generated.add(values["admin-password"])
-    return generated | {values["tls-key"].strip()}
+    keys = {values[part].strip() for part in ("tls-key", *PGBACKREST_KEYS)}
+    return generated | set(_passphrases(plan).values()) | keys
 
 
 def _plain_strings(resource: RecordedResource) -> Iterator[str]:
@@ -130,12 +156,18 @@ def test_every_secret_is_declared(dev: PlanRun, prod: PlanRun) -> None:
         "jwt-key": 64,
         "metrics-token": 40,
     }
+    passphrases = _passphrases(dev)
+    assert {index: len(value) for index, value in passphrases.items()} == {1: 48, 2: 48}
+    assert passphrases[1] != passphrases[2]  # one per repository: one leaked does not open the other
+    for part in PGBACKREST_KEYS:
+        assert _secret_values(dev)[part].startswith("-----BEGIN EC PRIVATE KEY-----"), part
 
 
 def test_no_secret_value_in_any_service_input(plan: PlanRun) -> None:
     """Every generated value, searched for in everything every Service declares (env, args, labels, ...)."""
     generated = _generated(plan)
-    assert len(generated) >= 6  # database owner and app role, redis, JWT key, metrics token, TLS key
+    # database owner and app role, redis, JWT key, metrics token, 2 cipher passphrases, 4 TLS keys
+    assert len(generated) >= 11
     assert all(len(value) >= 24 for value in generated)
     for service in services(plan):
         for text in walk_strings(inputs(service)):
@@ -151,6 +183,18 @@ def test_no_secret_value_in_any_plain_input(plan: PlanRun) -> None:
             assert not leaked, f"{resource.name}: a secret value in a plain input"
 
 
+def test_no_secret_value_in_any_swarm_config(plan: PlanRun) -> None:
+    """A config is stored in the clear: its decoded content (nginx.conf, pgBackRest's files, certificates)
+    holds no generated value, no cipher passphrase and no private key."""
+    generated = _generated(plan)
+    configs = of_type(plan, SERVICE_CONFIG)
+    assert len(configs) == 9
+    for config in configs:
+        content = decoded(config)
+        assert not [value for value in generated if value in content], config.name
+        assert "PRIVATE KEY" not in content and "cipher-pass" not in content, config.name
+
+
 def test_secret_data_is_a_pulumi_secret_holding_the_base64_of_the_value(plan: PlanRun) -> None:
     for secret in of_type(plan, SECRET):
         assert is_secret_value(secret.inputs["data"]), secret.name  # encrypted in the state
@@ -163,7 +207,10 @@ def test_secret_names_are_the_hash_of_their_content(plan: PlanRun) -> None:
     for secret in of_type(plan, SECRET):
         digest = hashlib.sha256(decoded(secret).encode()).hexdigest()[:12]
         assert inputs(secret)["name"] == f"{secret.name}-{digest}", secret.name
-        assert re.fullmatch(rf"pap-{plan.stack}-[a-z-]+-[0-9a-f]{{12}}", inputs(secret)["name"])
+        # Parts may hold digits (`pgbackrest-repo1`), never the hash's place: 12 hex at the end.
+        assert re.fullmatch(
+            rf"pap-{plan.stack}-[a-z][a-z0-9-]*[a-z0-9]-[0-9a-f]{{12}}", inputs(secret)["name"]
+        )
 
 
 def test_every_file_setting_names_a_mounted_secret(plan: PlanRun) -> None:

@@ -10,6 +10,7 @@ from infra.config import ConfigError, validate_stack_config
 from infra.plan import PlanRun
 from tests.infra.helpers import (
     MIB,
+    config_mounts,
     container_spec,
     env,
     mounted,
@@ -17,6 +18,7 @@ from tests.infra.helpers import (
     named,
     run_stack,
     secret_mounts,
+    services,
     task_spec,
     the_service,
 )
@@ -60,7 +62,10 @@ def test_backend_gets_the_generated_values(plan: PlanRun) -> None:
     assert len(mounted(plan, backend, "/run/secrets/metrics_token")) == 40
 
 
-def test_only_the_migration_and_the_backup_log_in_as_the_database_owner(plan: PlanRun) -> None:
+def test_only_the_migration_and_the_database_itself_hold_the_owners_password(plan: PlanRun) -> None:
+    """The migration logs in as the owner over the network; pgBackRest logs in as the owner on the
+    database's own socket, with a pgpass file mounted into the database's task. The backup repositories
+    reach PostgreSQL only through the database's pgBackRest server: they hold no database password."""
     owner_password = _db_secret(plan, "/run/secrets/db_password")
     app_password = _db_secret(plan, "/run/secrets/db_app_password")
     assert owner_password != app_password
@@ -68,12 +73,27 @@ def test_only_the_migration_and_the_backup_log_in_as_the_database_owner(plan: Pl
     assert env(migrate)["PAP_DATABASE_URL"] == "postgresql+psycopg://pap@database:5432/pap"
     assert env(migrate)["PAP_DATABASE_PASSWORD_FILE"] == "/run/secrets/database_password"
     assert mounted(plan, migrate, "/run/secrets/database_password") == owner_password
-    backup = the_service(plan, "backup")
-    assert env(backup)["PGUSER"] == "pap"
+    database = named(plan, f"pap-{plan.stack}-db")
+    assert env(database)["PGPASSFILE"] == "/run/secrets/pgpass"
+    assert mounted(plan, database, "/run/secrets/pgpass") == f"*:*:*:pap:{owner_password}\n"
+    pgpass = secret_mounts(database)["/run/secrets/pgpass"]
+    # libpq ignores a pgpass file others may read; it belongs to the database's user.
+    assert (pgpass["fileMode"], pgpass["fileUid"]) == (0o400, "10010")
+    for role in ("backup", "backup-offsite"):
+        repository = the_service(plan, role)
+        contents = mounted_contents(plan, repository).values()
+        assert not [c for c in contents if owner_password in c or app_password in c], role
+        assert not {"PGPASSFILE", "PGPASSWORD", "PGUSER", "PGHOST"} & set(env(repository)), role
     backend = the_service(plan, "backend")
     assert mounted(plan, backend, "/run/secrets/database_password") == app_password
     # The owner's password never reaches a service that serves requests.
     assert all(owner_password not in content for content in mounted_contents(plan, backend).values())
+    holders = {
+        service.name
+        for service in services(plan)
+        if any(owner_password in content for content in mounted_contents(plan, service).values())
+    }
+    assert holders == {f"pap-{plan.stack}-db", f"pap-{plan.stack}-migrate"}
 
 
 def test_the_migration_gets_the_owners_password_and_nothing_else(plan: PlanRun) -> None:
@@ -127,20 +147,39 @@ def test_bootstrap_admin_only_where_configured(dev: PlanRun, prod: PlanRun) -> N
 
 def test_database(plan: PlanRun) -> None:
     database = named(plan, f"pap-{plan.stack}-db")
-    settings = env(database)
-    assert settings["POSTGRES_USER"] == "pap"
-    assert settings["POSTGRES_PASSWORD_FILE"] == "/run/secrets/db_password"
-    assert settings["POSTGRES_APP_USER"] == "pap_app"
-    assert settings["POSTGRES_APP_PASSWORD_FILE"] == "/run/secrets/db_app_password"
-    assert settings["PGDATA"] == "/var/lib/postgresql/data"
+    assert env(database) == {
+        "POSTGRES_USER": "pap",
+        "POSTGRES_DB": "pap",
+        "POSTGRES_PASSWORD_FILE": "/run/secrets/db_password",
+        "POSTGRES_APP_USER": "pap_app",
+        "POSTGRES_APP_PASSWORD_FILE": "/run/secrets/db_app_password",
+        "PGDATA": "/var/lib/postgresql/data",
+        # pgBackRest beside PostgreSQL (the entrypoint starts its server when this is set)
+        "PGBACKREST_CONFIG": "/run/pap/pgbackrest.conf",
+        "PGPASSFILE": "/run/secrets/pgpass",
+    }
     arguments = container_spec(database)["args"]
     assert "password_encryption=scram-sha-256" in arguments
     mounts = {m["target"]: m for m in container_spec(database)["mounts"]}
     assert mounts["/var/lib/postgresql/data"]["source"] == f"pap-{plan.stack}-db-data"
     assert mounts["/var/lib/postgresql/data"]["type"] == "volume"
     assert mounts["/run/postgresql"]["type"] == "tmpfs"
-    assert set(secret_mounts(database)) == {"/run/secrets/db_password", "/run/secrets/db_app_password"}
+    assert set(secret_mounts(database)) == {
+        "/run/secrets/db_password",
+        "/run/secrets/db_app_password",
+        "/run/secrets/pgpass",
+        "/run/secrets/pgbackrest.key",  # its pgBackRest TLS key
+    }
+    # Its pgBackRest configuration, the pgBackRest CA and its certificate; no cipher passphrase (the
+    # repositories encrypt, the database never holds their passphrases).
+    assert set(config_mounts(database)) == {
+        "/run/pap/pgbackrest.conf",
+        "/run/pap/pgbackrest-ca.crt",
+        "/run/pap/pgbackrest.crt",
+    }
     assert len(_db_secret(plan, "/run/secrets/db_app_password")) == 32
+    assert plan.outputs["databaseService"] == f"pap-{plan.stack}-db"
+    assert plan.outputs["databaseVolume"] == f"pap-{plan.stack}-db-data"
 
 
 def test_database_connections_cover_every_pool(prod: PlanRun) -> None:

@@ -35,15 +35,23 @@ from tests.infra.helpers import (
     validated,
 )
 
-DATA_TIER = ("database", "cache", "backup")  # one writer per volume, on the node that holds the volumes
+# One writer per volume, each pinned to the node that holds its volume: the data node for the database,
+# the cache and the local backup repository; the node labelled pap.offsite for the off-host repository.
+DATA_TIER = ("database", "cache", "backup", "backup-offsite")
 DATA_NODE = "node.labels.pap.data == true"
+OFFSITE_NODE = "node.labels.pap.offsite == true"
+PLACEMENT = {"database": DATA_NODE, "cache": DATA_NODE, "backup": DATA_NODE, "backup-offsite": OFFSITE_NODE}
 INGRESS_NODE = "node.labels.pap.ingress == true"
 SERVICE_LABELS = ("pap.project", "pap.role", "pap.stack")
+PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
+SELF_SIGNED = "tls:index/selfSignedCert:SelfSignedCert"
+CERT_REQUEST = "tls:index/certRequest:CertRequest"
+LOCALLY_SIGNED = "tls:index/locallySignedCert:LocallySignedCert"
 
 
 def _service_config(config: StackConfig, role: str) -> ServiceResources:
     """The stack config section whose limits a role's service gets (the migration: the backend's)."""
-    section = {"migrate": "backend"}.get(role, role)
+    section = {"migrate": "backend", "backup-offsite": "backup"}.get(role, role)
     return getattr(config, section)
 
 
@@ -119,14 +127,18 @@ def test_configured_reservations_reach_the_services(stack_outputs_dir: Path) -> 
     }
 
 
+HEALTH_TESTS = {
+    "migrate": ["CMD", "test", "-f", "/tmp/pap-migrated"],
+    # The repositories run the database image: its pap-healthcheck is PostgreSQL's, so theirs is their own.
+    "backup": ["CMD", "pap-repository", "health"],
+    "backup-offsite": ["CMD", "pap-repository", "health"],
+}
+
+
 def test_every_service_has_a_health_check(plan: PlanRun) -> None:
     for service in services(plan):
         health = container_spec(service)["healthcheck"]
-        expected = (
-            ["CMD", "test", "-f", "/tmp/pap-migrated"]
-            if role_of(service) == "migrate"
-            else ["CMD", "pap-healthcheck"]
-        )
+        expected = HEALTH_TESTS.get(role_of(service), ["CMD", "pap-healthcheck"])
         assert health["tests"] == expected, service.name
         assert seconds(health["interval"]) > 0 and seconds(health["timeout"]) > 0, service.name
         assert health["retries"] >= 1 and seconds(health["startPeriod"]) > 0, service.name
@@ -246,9 +258,11 @@ def _constraints(plan: PlanRun, role: str) -> list[str]:
     return list((task_spec(the_service(plan, role)).get("placement") or {}).get("constraints") or [])
 
 
-def test_data_tier_is_pinned_to_the_data_node(plan: PlanRun) -> None:
+def test_data_tier_is_pinned_to_the_node_of_its_volume(plan: PlanRun) -> None:
     for role in DATA_TIER:
-        assert _constraints(plan, role) == [DATA_NODE], role
+        assert _constraints(plan, role) == [PLACEMENT[role]], role
+    # The off-host repository is never placed by the data node's label: it must survive that node.
+    assert DATA_NODE not in _constraints(plan, "backup-offsite")
 
 
 def test_proxy_is_pinned_to_the_ingress_node(plan: PlanRun) -> None:
@@ -270,7 +284,12 @@ def _network_internal(plan: PlanRun) -> dict[str, bool]:
 def test_networks_are_overlays_that_no_stray_container_joins(plan: PlanRun) -> None:
     declared = {inputs(n)["name"]: inputs(n) for n in of_type(plan, NETWORK)}
     stack = plan.stack
-    assert set(declared) == {f"pap-{stack}-edge", f"pap-{stack}-app", f"pap-{stack}-data"}
+    assert set(declared) == {
+        f"pap-{stack}-edge",
+        f"pap-{stack}-app",
+        f"pap-{stack}-data",
+        f"pap-{stack}-offsite",
+    }
     for name, values in declared.items():
         assert values["driver"] == "overlay", name
         assert values["attachable"] is False, name
@@ -278,12 +297,14 @@ def test_networks_are_overlays_that_no_stray_container_joins(plan: PlanRun) -> N
         f"pap-{stack}-edge": False,
         f"pap-{stack}-app": True,
         f"pap-{stack}-data": True,
+        f"pap-{stack}-offsite": True,
     }
     # IPsec between nodes on the internal overlays as the stack asks (prod: the default, true; dev: false,
-    # these kernels have no ESP); the edge carries TLS already.
+    # these kernels have no ESP); the edge carries TLS already. The offsite network crosses nodes by design.
     encrypted = {"encrypted": ""} if stack == "prod" else None
     assert declared[f"pap-{stack}-app"].get("options") == encrypted
     assert declared[f"pap-{stack}-data"].get("options") == encrypted
+    assert declared[f"pap-{stack}-offsite"].get("options") == encrypted
     assert not declared[f"pap-{stack}-edge"].get("options")
 
 
@@ -292,21 +313,41 @@ def test_network_encryption_follows_the_stack_config(stack_outputs_dir: Path) ->
     assert all(not inputs(network).get("options") for network in of_type(run, NETWORK))
 
 
-def test_data_tier_only_on_the_internal_data_network(plan: PlanRun) -> None:
+def test_data_tier_only_on_internal_networks(plan: PlanRun) -> None:
+    """The data tier joins the data network, and the database and the off-host repository also (the
+    off-host repository only) the offsite network; both are internal, and none of them publishes a port."""
+    data, offsite = f"pap-{plan.stack}-data", f"pap-{plan.stack}-offsite"
+    expected = {
+        "database": [data, offsite],
+        "cache": [data],
+        "backup": [data],
+        "backup-offsite": [offsite],
+    }
     internal = _network_internal(plan)
     for role in DATA_TIER:
         service = the_service(plan, role)
         attached = list(networks(service))
-        assert attached == [f"pap-{plan.stack}-data"], role
-        assert internal[attached[0]] is True
+        assert attached == expected[role], role
+        assert all(internal[name] is True for name in attached), role
         assert not inputs(service)["endpointSpec"].get("ports"), role
 
 
 def test_data_services_answer_by_their_aliases(plan: PlanRun) -> None:
-    data = f"pap-{plan.stack}-data"
-    assert networks(the_service(plan, "database")) == {data: ["database"]}
+    """pgBackRest's hosts find each other by these names, which are also their certificates' names."""
+    data, offsite = f"pap-{plan.stack}-data", f"pap-{plan.stack}-offsite"
+    assert networks(the_service(plan, "database")) == {data: ["database"], offsite: ["database"]}
     assert networks(the_service(plan, "cache")) == {data: ["cache"]}
-    assert networks(the_service(plan, "backup")) == {data: []}
+    assert networks(the_service(plan, "backup")) == {data: ["backup"]}
+    assert networks(the_service(plan, "backup-offsite")) == {offsite: ["backup-offsite"]}
+
+
+def test_only_the_database_and_the_offsite_repository_join_the_offsite_network(plan: PlanRun) -> None:
+    """The off-host path does not depend on the data network: a lost data network or node leaves the
+    database and the off-host repository still connected, and no other service reaches either there."""
+    offsite = f"pap-{plan.stack}-offsite"
+    joined = sorted(role_of(service) for service in services(plan) if offsite in networks(service))
+    assert joined == ["backup-offsite", "database"]
+    assert f"pap-{plan.stack}-data" not in networks(the_service(plan, "backup-offsite"))
 
 
 def test_proxy_never_joins_the_data_network(plan: PlanRun) -> None:
@@ -382,20 +423,29 @@ def test_names_and_labels_carry_project_and_stack(plan: PlanRun) -> None:
 @pytest.mark.parametrize(
     ("stack", "counts"),
     [
-        # 7 services; 6 passwords (the admin's too) + redis.conf + pgpass + TLS key; db data + backups;
-        # nginx.conf + certificate; 10 components.
+        # 8 services (two backup repositories); 6 passwords (the admin's too) + redis.conf + the database's
+        # pgpass + the proxy's TLS key + 3 pgBackRest keys (database, backup, backup-offsite) + 2 repository
+        # secret includes (cipher passphrases); nginx.conf + proxy certificate + 3 pgBackRest configs + the
+        # pgBackRest CA + 3 pgBackRest certificates; db data + 2 repository volumes; 4 networks; 6 + 2
+        # cipher passphrases; 5 images (no backup image: the repositories run the database's); 16 TLS
+        # resources (proxy: 2 keys, CA, request, certificate; pgBackRest: 4 keys, CA, 3 requests, 3
+        # certificates); 11 components.
         (
             "dev",
             {
-                SERVICE: 7,
-                SECRET: 9,
-                SERVICE_CONFIG: 2,
-                VOLUME: 2,
-                NETWORK: 3,
-                RANDOM_PASSWORD: 6,
-                REMOTE_IMAGE: 6,
+                SERVICE: 8,
+                SECRET: 14,
+                SERVICE_CONFIG: 9,
+                VOLUME: 3,
+                NETWORK: 4,
+                RANDOM_PASSWORD: 8,
+                REMOTE_IMAGE: 5,
                 STACK_REFERENCE: 0,
-                "total": 50,
+                PRIVATE_KEY: 6,
+                SELF_SIGNED: 2,
+                CERT_REQUEST: 4,
+                LOCALLY_SIGNED: 4,
+                "total": 78,
             },
         ),
         # No admin password; Redis AOF adds a data volume; no service or web image but a StackReference
@@ -403,15 +453,19 @@ def test_names_and_labels_carry_project_and_stack(plan: PlanRun) -> None:
         (
             "prod",
             {
-                SERVICE: 7,
-                SECRET: 8,
-                SERVICE_CONFIG: 2,
-                VOLUME: 3,
-                NETWORK: 3,
-                RANDOM_PASSWORD: 5,
-                REMOTE_IMAGE: 4,
+                SERVICE: 8,
+                SECRET: 13,
+                SERVICE_CONFIG: 9,
+                VOLUME: 4,
+                NETWORK: 4,
+                RANDOM_PASSWORD: 7,
+                REMOTE_IMAGE: 3,
                 STACK_REFERENCE: 1,
-                "total": 49,
+                PRIVATE_KEY: 6,
+                SELF_SIGNED: 2,
+                CERT_REQUEST: 4,
+                LOCALLY_SIGNED: 4,
+                "total": 77,
             },
         ),
     ],
@@ -433,3 +487,4 @@ def test_each_tier_is_up_before_the_next_rolls(plan: PlanRun) -> None:
     assert backend.urn in the_service(plan, "proxy").dependencies
     assert the_service(plan, "web").urn in the_service(plan, "proxy").dependencies
     assert database.urn in the_service(plan, "backup").dependencies
+    assert database.urn in the_service(plan, "backup-offsite").dependencies

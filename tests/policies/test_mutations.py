@@ -47,14 +47,22 @@ BACKEND = "pap-dev-backend"
 WEB = "pap-dev-web"
 DATABASE = "pap-dev-db"
 CACHE = "pap-dev-cache"
-BACKUP = "pap-dev-backup"
+BACKUP = "pap-dev-backup"  # pgBackRest's repository 1 (the database's node)
+OFFSITE = "pap-dev-backup-offsite"  # repository 2 (another node, its own volume and network)
+# The docker.ServiceConfig each pgBackRest host mounts as /run/pap/pgbackrest.conf.
+DATABASE_PGBACKREST = "pap-dev-pgbackrest-database"
+BACKUP_PGBACKREST = "pap-dev-pgbackrest-backup"
+OFFSITE_PGBACKREST = "pap-dev-pgbackrest-backup-offsite"
 MIGRATE = "pap-dev-migrate"
 PROXY = "pap-dev-proxy"
 NGINX_CONF = "pap-dev-nginx-conf"  # the docker.ServiceConfig the proxy mounts as nginx.conf
 TLS_CERT_CONFIG = "pap-dev-tls-cert"
 TLS_KEY_SECRET = "pap-dev-tls-key"
 DATABASE_VOLUME = "pap-dev-db-data"
+BACKUP_VOLUME = "pap-dev-backups"
+DATA_NETWORK = "pap-dev-data"
 EDGE_NETWORK = "pap-dev-edge"
+EGRESS_NETWORK = "pap-dev-egress"  # the off-host repository's way out to S3 (the s3 setting only)
 LIMITS = "taskSpec.resources.limits"
 RESERVATION = "taskSpec.resources.reservation"
 
@@ -67,10 +75,12 @@ MODERN_CONFIG: dict[str, Any] = {
         for name in ("tls-key-strength", "nginx-tls-protocols", "nginx-tls-ciphers")
     },
 }
-SETTINGS: dict[str, tuple[str, dict[str, Any] | None]] = {
-    "dev": ("dev", None),
-    "prod": ("prod", None),
-    "modern": ("prod", MODERN_CONFIG),
+# Setting -> (the recorded plan's fixture, its stack, the policy config: None for the stack's own).
+SETTINGS: dict[str, tuple[str, str, dict[str, Any] | None]] = {
+    "dev": ("dev_plan", "dev", None),
+    "prod": ("prod_plan", "prod", None),
+    "modern": ("prod_plan", "prod", MODERN_CONFIG),
+    "s3": ("s3_plan", "dev", None),  # dev with backup.offsite.type s3 (conftest.py)
 }
 
 
@@ -148,6 +158,65 @@ def _backup_into(volume: str) -> Any:
         mount["source"] = volume
 
     return apply
+
+
+def _server_setting(name: str, value: str | None) -> InputsEdit:
+    """The database's `-c name=value` argument set to `value` (None: removed)."""
+
+    def apply(inputs: dict[str, Any]) -> None:
+        args = inputs["taskSpec"]["containerSpec"]["args"]
+        (index,) = [i for i, arg in enumerate(args) if arg.startswith(f"{name}=") and args[i - 1] == "-c"]
+        args[index - 1 : index + 1] = [] if value is None else ["-c", f"{name}={value}"]
+
+    return apply
+
+
+def _config_lines(edit: Any) -> InputsEdit:
+    """A ServiceConfig's text (base64 `data`) rewritten line by line by `edit` (a list of lines in, out)."""
+
+    def apply(inputs: dict[str, Any]) -> None:
+        lines = decode(inputs["data"]).splitlines()
+        edited_lines = edit(lines)
+        assert edited_lines != lines, "the edit changed nothing"
+        inputs["data"] = encode("\n".join(edited_lines) + "\n")
+
+    return apply
+
+
+def _without_lines(prefix: str) -> InputsEdit:
+    return _config_lines(lambda lines: [line for line in lines if not line.startswith(prefix)])
+
+
+def _replace_line(old: str, new: str) -> InputsEdit:
+    return _config_lines(lambda lines: [new if line == old else line for line in lines])
+
+
+def _with_line(after: str, line: str) -> InputsEdit:
+    return _config_lines(
+        lambda lines: [new for old in lines for new in ([old, line] if old == after else [old])]
+    )
+
+
+def _network_like_edge(name: str) -> PlanEdit:
+    """Another non-internal docker.Network of the stack, declared like the edge network, named `name`."""
+
+    def apply(plan: dict[str, Any]) -> None:
+        edge = resource(plan, "networks-edge")
+        logical = f"networks-{name.removeprefix('pap-dev-')}"
+        network = {
+            **edge,
+            "urn": edge["urn"].removesuffix("::networks-edge") + f"::{logical}",
+            "name": logical,
+            "inputs": {**edge["inputs"], "name": name},
+        }
+        assert network["inputs"]["internal"] is False
+        add_resource(network)(plan)
+
+    return apply
+
+
+def _joins(network: str) -> InputsEdit:
+    return append_input("taskSpec.networksAdvanceds", {"name": network, "aliases": []})
 
 
 def _key_as_config(plan: dict[str, Any]) -> None:
@@ -404,12 +473,114 @@ BASE_MUTATIONS = [
         on(BACKEND, _unmount_secret("/run/secrets/secret_key")),
     ),
     case("secret-not-declared", "service-secret-files-mounted", remove_resource("pap-dev-jwt-key")),
+    case(
+        "include-path-without-secrets",
+        "service-secret-files-mounted",
+        on(BACKUP, _unmount_secret("/run/secrets/pgbackrest/repo1.conf")),
+    ),
+    case(
+        "include-secret-not-declared",
+        "service-secret-files-mounted",
+        remove_resource("pap-dev-pgbackrest-repo2"),
+    ),
     case("key-in-config", "configs-hold-no-key-material", _key_as_config),
     # stack
     case("standalone-container", "no-standalone-containers", _standalone_container),
     case("no-backup-service", "database-backed-up", remove_resource(BACKUP)),
     case("backup-without-volume", "database-backed-up", on(BACKUP, _without_volume_mounts)),
     case("backup-on-database-volume", "database-backed-up", on(BACKUP, _backup_into(DATABASE_VOLUME))),
+    # backups
+    case("archive-mode-off", "database-archives-wal", on(DATABASE, _server_setting("archive_mode", "off"))),
+    case(
+        "archive-command-not-pgbackrest",
+        "database-archives-wal",
+        on(DATABASE, _server_setting("archive_command", "cp %p /var/lib/postgresql/data/wal/%f")),
+    ),
+    case(
+        "archive-timeout-unset",
+        "database-archives-wal",
+        on(DATABASE, _server_setting("archive_timeout", None)),
+    ),
+    case("no-offsite-repository", "offsite-backup-repository", remove_resource(OFFSITE)),
+    case(
+        "offsite-on-data-network",
+        "offsite-backup-repository",
+        on(OFFSITE, append_input("taskSpec.networksAdvanceds", {"name": DATA_NETWORK, "aliases": []})),
+    ),
+    case(
+        "posix-offsite-on-egress",
+        "data-tier-internal-networks-only",
+        _network_like_edge(EGRESS_NETWORK),
+        on(OFFSITE, _joins(EGRESS_NETWORK)),
+    ),
+    case(
+        "s3-offsite-turned-posix",
+        "data-tier-internal-networks-only",
+        on(OFFSITE_PGBACKREST, _without_lines("repo2-type=s3")),
+        setting="s3",
+    ),
+    case(
+        "s3-offsite-second-way-out",
+        "data-tier-internal-networks-only",
+        _network_like_edge("pap-dev-egress-2"),
+        on(OFFSITE, _joins("pap-dev-egress-2")),
+        setting="s3",
+    ),
+    case(
+        "s3-database-on-egress",
+        {"data-tier-internal-networks-only", "offsite-backup-repository"},
+        on(DATABASE, _joins(EGRESS_NETWORK)),
+        setting="s3",
+        why="the database on a network that leaves the swarm, and the off-host repository's way out no "
+        "longer its own",
+    ),
+    case(
+        "s3-backend-on-egress",
+        "offsite-backup-repository",
+        on(BACKEND, _joins(EGRESS_NETWORK)),
+        setting="s3",
+    ),
+    case("offsite-on-local-volume", "offsite-backup-repository", on(OFFSITE, _backup_into(BACKUP_VOLUME))),
+    case(
+        "offsite-on-database-volume", "offsite-backup-repository", on(OFFSITE, _backup_into(DATABASE_VOLUME))
+    ),
+    case(
+        "offsite-on-data-node",
+        "offsite-backup-repository",
+        on(OFFSITE, set_input("taskSpec.placement.constraints", ["node.labels.pap.data == true"])),
+    ),
+    case(
+        "database-one-repository",
+        "offsite-backup-repository",
+        on(DATABASE_PGBACKREST, _without_lines("repo2-")),
+    ),
+    case(
+        "repository-cipher-none",
+        "backup-repositories-encrypted",
+        on(BACKUP_PGBACKREST, _replace_line("repo1-cipher-type=aes-256-cbc", "repo1-cipher-type=none")),
+    ),
+    case(
+        "repository-cipher-unset",
+        "backup-repositories-encrypted",
+        on(OFFSITE_PGBACKREST, _without_lines("repo2-cipher-type=")),
+    ),
+    case(
+        "repository-cipher-none-in-env",
+        "backup-repositories-encrypted",
+        on(BACKUP, set_input(spec("env.PGBACKREST_REPO1_CIPHER_TYPE"), "none")),
+    ),
+    case(
+        "cipher-pass-in-config",
+        "backup-repositories-encrypted",
+        on(
+            OFFSITE_PGBACKREST, _with_line("repo2-cipher-type=aes-256-cbc", "repo2-cipher-pass=correct-horse")
+        ),
+    ),
+    case(
+        "cipher-pass-in-env",
+        "backup-repositories-encrypted",
+        on(BACKUP, set_input(spec("env.PGBACKREST_REPO1_CIPHER_PASS"), "correct-horse-battery")),
+    ),
     # tls
     case(
         "rsa-1024",
@@ -545,13 +716,13 @@ MUTATIONS = [*BASE_MUTATIONS, *(on_web(m) for m in BASE_MUTATIONS if m.service_e
 
 
 def _plan(request: pytest.FixtureRequest, setting: str) -> dict[str, Any]:
-    stack, _ = SETTINGS[setting]
-    plan: dict[str, Any] = request.getfixturevalue(f"{stack}_plan")
+    fixture, _, _ = SETTINGS[setting]
+    plan: dict[str, Any] = request.getfixturevalue(fixture)
     return plan
 
 
 def _evaluate(analyzer: AnalyzerClient, plan: dict[str, Any], setting: str) -> list[Violation]:
-    stack, config = SETTINGS[setting]
+    _, stack, config = SETTINGS[setting]
     return evaluate(analyzer, plan, stack, config)
 
 
@@ -603,6 +774,20 @@ def test_service_image_built_in_prod_fires(
 ) -> None:
     plan = edited(prod_plan, _app_image_built_in_prod(dev_plan, image, service))
     _assert_fires_exactly(analyzer, plan, "prod", baselines, frozenset({"service-image-promoted"}))
+
+
+def test_s3_offsite_plan_passes_with_its_egress_network(
+    s3_plan: dict[str, Any], baselines: dict[str, list[Violation]]
+) -> None:
+    """The recorded S3 variant: the off-host repository on the offsite network and the egress network, which
+    is not internal and which nothing else joins; the pack objects to nothing the posix dev plan passes."""
+    (offsite,) = [item for item in s3_plan["resources"] if item["name"] == OFFSITE]
+    joined = [n["name"] for n in offsite["inputs"]["taskSpec"]["networksAdvanceds"]]
+    assert joined == ["pap-dev-offsite", EGRESS_NETWORK]
+    (egress,) = [item for item in s3_plan["resources"] if item["inputs"].get("name") == EGRESS_NETWORK]
+    assert egress["inputs"]["internal"] is False
+    assert "repo2-type=s3" in decode(resource(s3_plan, OFFSITE_PGBACKREST)["inputs"]["data"]).splitlines()
+    assert [(v.policy, v.name) for v in baselines["s3"]] == [(v.policy, v.name) for v in baselines["dev"]]
 
 
 def test_modern_profile_refuses_the_recorded_intermediate_proxy(

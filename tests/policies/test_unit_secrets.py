@@ -118,6 +118,31 @@ def test_secret_files_mounted_from_declared_secrets() -> None:
     assert run_stack_rule(rule, [*declared, backend(UNKNOWN_ARRAY_VALUE)]) == []
 
 
+def test_secret_include_directory_needs_a_declared_secret_under_it() -> None:
+    """PGBACKREST_CONFIG_INCLUDE_PATH names a directory: a mounted secret file under it is what it needs."""
+    rule = secrets.service_secret_files_mounted
+    declared = [plan_item(SECRET, f"secret-{name}", {"name": name}) for name in ("repo1-1", "key-1")]
+
+    def repository(*mounts: dict[str, Any], path: str = "/run/secrets/pgbackrest") -> dict[str, Any]:
+        container = {"env": {"PGBACKREST_CONFIG_INCLUDE_PATH": path}, "secrets": list(mounts)}
+        return service_item("backup", "backup", taskSpec={"containerSpec": container})
+
+    include = _secret(fileName="pgbackrest/repo1.conf", secretName="repo1-1")
+    key = _secret(fileName="/run/secrets/pgbackrest.key", secretName="key-1")
+    assert run_stack_rule(rule, [*declared, repository(include, key)]) == []
+    assert run_stack_rule(rule, [*declared, repository(include, path="/run/secrets/pgbackrest/")]) == []
+    # A file beside the directory whose name starts like it is not in it.
+    reported = run_stack_rule(rule, [*declared, repository(key)])
+    (message, _), *others = reported
+    assert others == [] and "at /run/secrets/pgbackrest, but mounts no secret there nor under it" in message
+    assert run_stack_rule(rule, [*declared, repository()])
+    reported = run_stack_rule(rule, [declared[1], repository(include, key)])
+    (message, _), *others = reported
+    assert others == [] and "'repo1-1' under it" in message and "no docker.Secret" in message
+    unknown = plan_item(SECRET, "secret-new", {"name": UNKNOWN_STRING_VALUE})
+    assert run_stack_rule(rule, [declared[1], unknown, repository(include, key)]) == []
+
+
 def test_configs_hold_no_key_material() -> None:
     rule = secrets.configs_hold_no_key_material
     assert run_resource_rule(rule, SERVICE_CONFIG, {"name": "c", "data": encode(PEM_KEY)})

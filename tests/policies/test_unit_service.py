@@ -251,16 +251,27 @@ def test_data_tier_found_by_image_when_unlabelled() -> None:
     assert [urn for _, urn in reported] == [database["urn"]]
 
 
-def test_backup_service_is_data_tier_on_internal_networks() -> None:
+@pytest.mark.parametrize(("role", "network"), [("backup", "pap-t-data"), ("backup-offsite", "pap-t-offsite")])
+def test_backup_repositories_are_data_tier_on_internal_networks(role: str, network: str) -> None:
     networks = [
         plan_item(NETWORK, "networks-data", {"name": "pap-t-data", "internal": True}),
+        plan_item(NETWORK, "networks-offsite", {"name": "pap-t-offsite", "internal": True}),
         plan_item(NETWORK, "networks-edge", {"name": "pap-t-edge", "internal": False}),
     ]
-    backup = service_item("backup", "backup", taskSpec={"networksAdvanceds": [{"name": "pap-t-data"}]})
+    backup = service_item("backup", role, taskSpec={"networksAdvanceds": [{"name": network}]})
     rule = service_network.data_tier_internal_networks_only
     assert run_stack_rule(rule, [*networks, backup]) == []
     backup["inputs"]["taskSpec"]["networksAdvanceds"].append({"name": "pap-t-edge"})
     assert len(run_stack_rule(rule, [*networks, backup])) == 1
+
+
+def test_offsite_repository_is_pinned_to_its_own_label() -> None:
+    rule = service_rollout.data_service_pinned
+    offsite = service_item("offsite", "backup-offsite", taskSpec={"placement": {"constraints": []}})
+    (message,) = run_resource_rule(rule, SERVICE, offsite["inputs"])
+    assert '["node.labels.pap.offsite == true"]' in message
+    offsite["inputs"]["taskSpec"]["placement"]["constraints"] = ["node.labels.pap.offsite == true"]
+    assert run_resource_rule(rule, SERVICE, offsite["inputs"]) == []
 
 
 def test_two_proxies_publishing_is_not_a_single_ingress() -> None:

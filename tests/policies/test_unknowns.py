@@ -35,6 +35,8 @@ STACK_RULE_INPUTS: dict[str, frozenset[Path]] = {
             ("labels",),
             ("endpointSpec",),
             ("taskSpec", "networksAdvanceds"),
+            ("taskSpec", "placement"),
+            ("taskSpec", "containerSpec", "args"),
             ("taskSpec", "containerSpec", "image"),
             ("taskSpec", "containerSpec", "mounts"),
             ("taskSpec", "containerSpec", "configs"),
