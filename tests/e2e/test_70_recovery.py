@@ -55,7 +55,7 @@ def _archive_max(platform: Platform, role: str) -> str:
 
 def _summary_line(output: str) -> str:
     """The restore command's own last word (`restore: done in ...` or its error), not pgBackRest's log."""
-    lines = [line for line in output.splitlines() if line.startswith("restore:")]
+    lines = [line for line in output.splitlines() if line.startswith(("restore: done", "restore: the"))]
     return (lines or output.strip().splitlines() or [""])[-1][:160]
 
 

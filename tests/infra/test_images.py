@@ -252,7 +252,7 @@ def test_postgres_image_carries_pgbackrest_for_the_repository_user(
     code, output = kit.oneshot(images["postgres"], ["-c", script], entrypoint=["sh"], user=REPOSITORY_USER)
     assert code == 0, output
     lines = output.strip().splitlines()
-    assert lines[:2] == ["10040:0 700", "pap-backup"], output
+    assert lines[:2] == ["10040:0 750", "pap-backup"], output
     assert re.fullmatch(r"pgBackRest 2\.\d+(\.\d+)?", lines[2]), output
     assert lines[3] == "/usr/local/bin/pap-repository", output
 
